@@ -1,0 +1,1 @@
+"""The deployer: config model, release build, plan, promote, approve, rollback, status, drift."""
