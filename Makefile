@@ -18,7 +18,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export UV_PYTHON := 3.11
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup synth test check lint audit demo bench reliability schema clean
+.PHONY: help setup synth test check check-infra check-crosslayer check-workflows check-code lint audit demo bench reliability schema clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -52,8 +52,19 @@ synth: setup ## Synthesize the dev, staging and prod stacks into cdktf.out/ (ski
 schema: setup ## Regenerate schemas/environment.schema.json from the model
 	$(PY) -m deployer schema --write
 
-check: synth ## Policies: checkov on every stack, cross-layer checks, workflow linters, secrets, bandit
-	$(PY) -m policies.run
+check: synth check-infra check-crosslayer check-workflows check-code ## Every policy and linter (also inside make test)
+
+check-infra: synth ## checkov (built-in + policies/) on every synthesized stack
+	$(PY) -m policies.checkov_run
+
+check-crosslayer: setup ## Checks that span the layers (dbt PII tags, Spark artifacts, contracts)
+	$(PY) -m deployer check
+
+check-workflows: setup ## zizmor (offline) and the GitHub-workflow schema on .github/workflows
+	$(PY) -m policies.workflows
+
+check-code: setup ## detect-secrets (against the committed baseline) and bandit
+	$(PY) -m policies.code_scan
 
 lint: setup ## ruff, mypy --strict, sqlfluff
 	$(CURDIR)/.venv/bin/ruff check .

@@ -24,15 +24,21 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SparkRuntime(_Model):
-    """Where the release's Spark artifacts live in this environment and where they run."""
+class SparkJob(_Model):
+    """One Spark job of the release, with its artifacts at their immutable per-release paths."""
 
     main_python_file_uri: str = Field(description="gs:// (or file://) URI of the job's entry point.")
     python_file_uris: list[str] = Field(description="Zip/wheel of the job package.")
-    jar_file_uris: list[str] = Field(description="Jars built from this repo plus connector jars by URI.")
+    jar_file_uris: list[str] = Field(description="Jars built from this repo, then connector jars by URI.")
+
+
+class SparkRuntime(_Model):
+    """Where the release's Spark jobs run in this environment."""
+
     cluster_name: str
     region: str
     temp_bucket: str
+    jobs: dict[str, SparkJob] = Field(description="Job name (from jobs/jobs.json of the release) -> artifacts.")
 
 
 class DbtRuntime(_Model):
