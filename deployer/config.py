@@ -425,6 +425,14 @@ class Environment(Strict):
         """Deterministic resource name: `<prefix>-<logical>`."""
         return f"{self.prefix}-{logical}"
 
+    def composer_environment_name(self) -> str:
+        """Name of the Cloud Composer environment: infra creates it, the deployer looks it up by it."""
+        return self.resource_name("composer")
+
+    def dataproc_cluster_name(self) -> str:
+        """Name of the Dataproc cluster: infra creates it, the runtime config points the DAGs at it."""
+        return self.resource_name("etl")
+
     def policy_tag_names(self) -> list[str]:
         """Display names of the PII policy tags."""
         return [t.display_name for t in self.bigquery.taxonomy.policy_tags]
