@@ -1,0 +1,134 @@
+"""Turn `deployer plan --json` into Markdown for a job summary (`$GITHUB_STEP_SUMMARY`).
+
+    deployer plan --env staging --release r-0123456789ab --json > plan.json
+    python .github/scripts/plan_summary.py plan.json >> "$GITHUB_STEP_SUMMARY"
+
+The plan's scalar fields (environment, release, current release, counts) become a two-column table;
+every list in it (uploads, changes, archives, ...) becomes one table of its items, with the union of
+the items' keys as columns. Nested objects other than those (e.g. the rendered runtime config) go
+into a collapsed JSON block. Cells are escaped so a file name cannot break the table, and long lists
+are cut at `--max-rows` with a count of what was left out. Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+MAX_CELL_CHARS = 200
+DEFAULT_MAX_ROWS = 100
+# Fields shown first in the heading when present, in this order.
+HEADLINE_FIELDS = ("env", "environment", "release", "current_release", "current")
+
+
+def cell(value: Any) -> str:
+    """One table cell: scalars as text, anything else as compact JSON; pipes and newlines escaped."""
+    if value is None:
+        text = ""
+    elif isinstance(value, bool):
+        text = "yes" if value else "no"
+    elif isinstance(value, str | int | float):
+        text = str(value)
+    else:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    if len(text) > MAX_CELL_CHARS:
+        text = text[: MAX_CELL_CHARS - 1] + "…"
+    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
+    text = text.replace("<", "&lt;").replace(">", "&gt;")
+    return " ".join(text.split())
+
+
+def table(header: list[str], rows: Iterable[list[Any]]) -> list[str]:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def _columns(items: list[Any]) -> list[str]:
+    columns: list[str] = []
+    for item in items:
+        if isinstance(item, Mapping):
+            columns += [k for k in item if k not in columns]
+    return columns
+
+
+def list_section(title: str, items: list[Any], max_rows: int) -> list[str]:
+    """A heading and a table for one list of the plan (items may be objects or scalars)."""
+    lines = [f"#### {cell(title)} ({len(items)})", ""]
+    if not items:
+        return [*lines, "_nothing_", ""]
+    shown = items[:max_rows]
+    columns = _columns(shown)
+    if columns:
+        rows = [[item.get(c) for c in columns] if isinstance(item, Mapping) else [item] for item in shown]
+        lines += table(columns, rows)
+    else:
+        lines += table(["item"], [[item] for item in shown])
+    if len(items) > max_rows:
+        lines += ["", f"_… and {len(items) - max_rows} more_"]
+    return [*lines, ""]
+
+
+def render(plan: Mapping[str, Any], max_rows: int = DEFAULT_MAX_ROWS) -> str:
+    """The whole summary for one plan document."""
+    env = plan.get("env", plan.get("environment", "?"))
+    release = plan.get("release", "?")
+    lines = [f"### Release plan: {cell(release)} → {cell(env)}", ""]
+
+    scalars = [(k, v) for k, v in plan.items() if v is None or isinstance(v, str | int | float | bool)]
+    order = {name: i for i, name in enumerate(HEADLINE_FIELDS)}
+    scalars.sort(key=lambda kv: order.get(kv[0], len(order)))
+    if scalars:
+        lines += table(["field", "value"], [[k, v] for k, v in scalars])
+        lines.append("")
+
+    details: list[tuple[str, Any]] = []
+    for key, value in plan.items():
+        if isinstance(value, list):
+            lines += list_section(key, value, max_rows)
+        elif isinstance(value, Mapping):
+            if value and all(isinstance(v, list) for v in value.values()):
+                for sub, items in value.items():
+                    lines += list_section(f"{key}: {sub}", items, max_rows)
+            else:
+                details.append((key, value))
+    for key, value in details:
+        body = json.dumps(value, indent=2, sort_keys=True).replace("```", "`\u200b``")
+        lines += [f"<details><summary>{cell(key)}</summary>", "", "```json", body, "```", ""]
+        lines += ["</details>", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: print the Markdown, or one error line and exit code 2."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("plan", type=Path, help="output of `deployer plan --json` (- for stdin)")
+    parser.add_argument("--max-rows", type=int, default=DEFAULT_MAX_ROWS, help="rows shown per list")
+    args = parser.parse_args(argv)
+    if args.max_rows < 1:
+        print("error: --max-rows: must be at least 1", file=sys.stderr)
+        return 2
+    name = str(args.plan)
+    try:
+        text = sys.stdin.read() if name == "-" else args.plan.read_text(encoding="utf-8")
+        plan = json.loads(text)
+    except OSError as exc:
+        print(f"error: {name}: cannot read ({exc.strerror})", file=sys.stderr)
+        return 2
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        print(f"error: {name}: not a JSON plan ({exc})", file=sys.stderr)
+        return 2
+    if not isinstance(plan, dict):
+        print(f"error: {name}: expected a JSON object, got {type(plan).__name__}", file=sys.stderr)
+        return 2
+    sys.stdout.write(render(plan, args.max_rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
