@@ -44,7 +44,8 @@ def approvals_url(api_url: str, repository: str, run_id: str) -> str:
     parsed = urllib.parse.urlsplit(api_url)
     if parsed.scheme != "https" and not (parsed.scheme == "http" and parsed.hostname in LOOPBACK_HOSTS):
         raise BadSetup(f"GITHUB_API_URL {api_url!r} must be an https URL")
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repository):
+    owner, _, name = repository.partition("/")
+    if not (LOGIN.fullmatch(owner) and re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", name) and name.strip(".")):
         raise BadSetup(f"GITHUB_REPOSITORY {repository!r} is not owner/name")
     if not run_id.isdigit():
         raise BadSetup(f"GITHUB_RUN_ID {run_id!r} is not a number")

@@ -1,0 +1,115 @@
+"""`.github/scripts/plan_summary.py`: `deployer plan --json` -> Markdown for the job summary."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.github.helpers import SCRIPTS, load_script
+
+plan_summary = load_script("plan_summary")
+
+PLAN = {
+    "env": "staging",
+    "release": "r-0123456789ab",
+    "current_release": "r-ba9876543210",
+    "dag_bucket": "acme-stg-composer",
+    "uploads": [
+        {"path": "dags/orders_daily.py", "to": "gs://acme-stg-composer/dags/orders_daily.py", "bytes": 1834},
+        {"path": "jobs/orders.zip", "to": "gs://acme-stg-artifacts/releases/r-0123456789ab/jobs/orders.zip"},
+    ],
+    "archive": [{"path": "dags/old|legacy.py", "to": "archive/2026-11-25/r-ba9876543210/dags/old|legacy.py"}],
+    "unchanged": [],
+    "runtime_config": {"schema_version": 1, "dbt": {"target": "staging"}},
+}
+
+
+def table_rows(markdown: str, heading: str) -> list[list[str]]:
+    """The body rows of the table under `heading` (cells split on unescaped pipes)."""
+    lines = markdown.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(heading))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            if rows:
+                break
+            continue
+        cells = [c.strip() for c in line.strip("|").replace("\\|", "\0").split("|")]
+        rows.append([c.replace("\0", "\\|") for c in cells])
+    return rows[2:] if rows and rows[1][0] == "---" else rows
+
+
+def test_heading_scalars_and_one_table_per_list() -> None:
+    out = plan_summary.render(PLAN)
+    assert out.startswith("### Release plan: r-0123456789ab → staging\n")
+    assert table_rows(out, "| field |")[:3] == [
+        ["env", "staging"],
+        ["release", "r-0123456789ab"],
+        ["current_release", "r-ba9876543210"],
+    ]
+    assert "#### uploads (2)" in out and "#### archive (1)" in out and "#### unchanged (0)" in out
+    uploads = table_rows(out, "#### uploads")
+    assert uploads[0] == ["dags/orders_daily.py", "gs://acme-stg-composer/dags/orders_daily.py", "1834"]
+    assert uploads[1][2] == ""  # a key missing in one item is an empty cell, not a shifted row
+    assert "| path | to | bytes |" in out
+
+
+def test_cells_cannot_break_the_table() -> None:
+    out = plan_summary.render(PLAN)
+    archive = table_rows(out, "#### archive")
+    assert archive == [["dags/old\\|legacy.py", "archive/2026-11-25/r-ba9876543210/dags/old\\|legacy.py"]]
+    hostile = plan_summary.render({"env": "x", "release": "y", "files": [{"path": "a\nb<script>`x`"}]})
+    assert "<script>" not in hostile and "a b&lt;script&gt;\\`x\\`" in hostile
+
+
+def test_nested_objects_go_into_a_collapsed_block() -> None:
+    out = plan_summary.render(PLAN)
+    block = out.split("<details><summary>runtime_config</summary>", 1)[1].split("</details>", 1)[0]
+    assert json.loads(block.strip().removeprefix("```json").removesuffix("```")) == PLAN["runtime_config"]
+
+
+def test_grouped_lists_and_long_lists_are_cut() -> None:
+    plan = {"env": "prod", "release": "r-0", "changes": {"upload": [f"f{i}" for i in range(7)], "delete": []}}
+    out = plan_summary.render(plan, max_rows=5)
+    assert "#### changes: upload (7)" in out and "#### changes: delete (0)" in out
+    assert table_rows(out, "#### changes: upload") == [[f"f{i}"] for i in range(5)]
+    assert "_… and 2 more_" in out
+
+
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / "plan_summary.py"), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_cli_reads_a_file_or_stdin(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(PLAN), encoding="utf-8")
+    from_file = run(str(path))
+    assert from_file.returncode == 0 and from_file.stdout == plan_summary.render(PLAN)
+    assert run("-", stdin=json.dumps(PLAN)).stdout == from_file.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read"),
+        ("{not json", "not a JSON plan"),
+        ("[1, 2]", "expected a JSON object, got list"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, content: str | None, message: str) -> None:
+    path = tmp_path / "plan.json"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    proc = run(str(path))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and message in proc.stderr and str(path) in proc.stderr
