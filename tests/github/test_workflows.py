@@ -287,6 +287,25 @@ def test_jobs_use_the_github_environment_of_their_env_file() -> None:
                 assert job["environment"] == envs[env].github.environment, f"{name}: {job_id}"
 
 
+def test_jobs_authenticate_only_in_the_environment_their_provider_admits() -> None:
+    """infra/iam.py's provider condition requires `assertion.environment == github.environment`."""
+    envs = {e.name: e for e in load_all().values() if e.platform == "gcp"}
+    for name in ("promote.yml", "infra.yml"):
+        for job_id, job in workflow(name)["jobs"].items():
+            providers = {
+                m.group(1).lower()
+                for s in job.get("steps", [])
+                if str(s.get("uses", "")).startswith(AUTH_ACTION)
+                and (
+                    m := re.search(
+                        r"vars\.GCP_WIF_PROVIDER_([A-Z]+)", s["with"]["workload_identity_provider"]
+                    )
+                )
+            }
+            for env in providers:
+                assert job.get("environment") == envs[env].github.environment, f"{name}: {job_id} ({env})"
+
+
 def test_prod_approval_reviewer_comes_from_the_run() -> None:
     job = workflow("promote.yml")["jobs"]["prod"]
     assert job["permissions"] == {"actions": "read", "contents": "read", "id-token": "write"}
