@@ -3,11 +3,12 @@
     deployer plan --env staging --release r-0123456789ab --json > plan.json
     python .github/scripts/plan_summary.py plan.json >> "$GITHUB_STEP_SUMMARY"
 
-The plan's scalar fields (environment, release, current release, counts) become a two-column table;
-every list in it (uploads, changes, archives, ...) becomes one table of its items, with the union of
-the items' keys as columns. Nested objects other than those (e.g. the rendered runtime config) go
-into a collapsed JSON block. Cells are escaped so a file name cannot break the table, and long lists
-are cut at `--max-rows` with a count of what was left out. Standard library only.
+The plan's scalar fields (environment, release, digest, current release) become a two-column table;
+an object of scalars (the `summary` counts) a one-row table; every list (upload, change, archive,
+...) one table of its items, with the union of the items' keys as columns. Other nested objects
+(the rendered runtime config) go into a collapsed JSON block. Cells are escaped so a file name
+cannot break the table, and long lists are cut at `--max-rows` with a count of what was left out.
+Standard library only.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ MAX_CELL_CHARS = 200
 DEFAULT_MAX_ROWS = 100
 # Fields shown first in the heading when present, in this order.
 HEADLINE_FIELDS = ("env", "environment", "release", "current_release", "current")
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
 
 
 def cell(value: Any) -> str:
@@ -80,18 +85,24 @@ def render(plan: Mapping[str, Any], max_rows: int = DEFAULT_MAX_ROWS) -> str:
     release = plan.get("release", "?")
     lines = [f"### Release plan: {cell(release)} → {cell(env)}", ""]
 
-    scalars = [(k, v) for k, v in plan.items() if v is None or isinstance(v, str | int | float | bool)]
+    scalars = [(k, v) for k, v in plan.items() if _is_scalar(v)]
     order = {name: i for i, name in enumerate(HEADLINE_FIELDS)}
     scalars.sort(key=lambda kv: order.get(kv[0], len(order)))
     if scalars:
         lines += table(["field", "value"], [[k, v] for k, v in scalars])
         lines.append("")
 
+    counts = [
+        (k, v) for k, v in plan.items() if isinstance(v, Mapping) and v and all(map(_is_scalar, v.values()))
+    ]
+    for key, value in counts:
+        lines += [f"#### {cell(key)}", "", *table(list(value), [list(value.values())]), ""]
+
     details: list[tuple[str, Any]] = []
     for key, value in plan.items():
         if isinstance(value, list):
             lines += list_section(key, value, max_rows)
-        elif isinstance(value, Mapping):
+        elif isinstance(value, Mapping) and (key, value) not in counts:
             if value and all(isinstance(v, list) for v in value.values()):
                 for sub, items in value.items():
                     lines += list_section(f"{key}: {sub}", items, max_rows)

@@ -13,17 +13,25 @@ from tests.github.helpers import SCRIPTS, load_script
 
 plan_summary = load_script("plan_summary")
 
+# The shape of `deployer plan --json` (deployer/plan.py, Plan.as_dict).
 PLAN = {
     "env": "staging",
     "release": "r-0123456789ab",
+    "digest": "sha256:" + "0" * 64,
     "current_release": "r-ba9876543210",
-    "dag_bucket": "acme-stg-composer",
-    "uploads": [
-        {"path": "dags/orders_daily.py", "to": "gs://acme-stg-composer/dags/orders_daily.py", "bytes": 1834},
-        {"path": "jobs/orders.zip", "to": "gs://acme-stg-artifacts/releases/r-0123456789ab/jobs/orders.zip"},
+    "summary": {"upload": 2, "change": 0, "archive": 1, "unchanged": 3, "bytes": 1834},
+    "upload": [
+        {"phase": "dags", "uri": "gs://acme-stg-composer/dags/orders_daily.py", "size": 1834},
+        {"phase": "artifacts", "uri": "gs://acme-stg-artifacts/releases/r-0123456789ab/jobs/orders.zip"},
     ],
-    "archive": [{"path": "dags/old|legacy.py", "to": "archive/2026-11-25/r-ba9876543210/dags/old|legacy.py"}],
-    "unchanged": [],
+    "change": [],
+    "archive": [
+        {
+            "uri": "gs://acme-stg-composer/dags/old|legacy.py",
+            "to": "gs://x/archive/2026-11-25/r-ba9876543210/dags/old|legacy.py",
+        }
+    ],
+    "missing_buckets": [],
     "runtime_config": {"schema_version": 1, "dbt": {"target": "staging"}},
 }
 
@@ -43,25 +51,33 @@ def table_rows(markdown: str, heading: str) -> list[list[str]]:
     return rows[2:] if rows and rows[1][0] == "---" else rows
 
 
-def test_heading_scalars_and_one_table_per_list() -> None:
+def test_heading_scalars_counts_and_one_table_per_list() -> None:
     out = plan_summary.render(PLAN)
     assert out.startswith("### Release plan: r-0123456789ab → staging\n")
-    assert table_rows(out, "| field |")[:3] == [
+    assert table_rows(out, "| field |") == [
         ["env", "staging"],
         ["release", "r-0123456789ab"],
         ["current_release", "r-ba9876543210"],
+        ["digest", "sha256:" + "0" * 64],
     ]
-    assert "#### uploads (2)" in out and "#### archive (1)" in out and "#### unchanged (0)" in out
-    uploads = table_rows(out, "#### uploads")
-    assert uploads[0] == ["dags/orders_daily.py", "gs://acme-stg-composer/dags/orders_daily.py", "1834"]
+    assert "| upload | change | archive | unchanged | bytes |" in out
+    assert table_rows(out, "#### summary") == [["2", "0", "1", "3", "1834"]]
+    assert "#### upload (2)" in out and "#### archive (1)" in out and "#### change (0)" in out
+    uploads = table_rows(out, "#### upload")
+    assert uploads[0] == ["dags", "gs://acme-stg-composer/dags/orders_daily.py", "1834"]
     assert uploads[1][2] == ""  # a key missing in one item is an empty cell, not a shifted row
-    assert "| path | to | bytes |" in out
+    assert "| phase | uri | size |" in out
 
 
 def test_cells_cannot_break_the_table() -> None:
     out = plan_summary.render(PLAN)
     archive = table_rows(out, "#### archive")
-    assert archive == [["dags/old\\|legacy.py", "archive/2026-11-25/r-ba9876543210/dags/old\\|legacy.py"]]
+    assert archive == [
+        [
+            "gs://acme-stg-composer/dags/old\\|legacy.py",
+            "gs://x/archive/2026-11-25/r-ba9876543210/dags/old\\|legacy.py",
+        ]
+    ]
     hostile = plan_summary.render({"env": "x", "release": "y", "files": [{"path": "a\nb<script>`x`"}]})
     assert "<script>" not in hostile and "a b&lt;script&gt;\\`x\\`" in hostile
 
