@@ -1,0 +1,1 @@
+"""The orders domain's data contracts (`contracts/orders.yaml`) and the tools generated from them."""

@@ -1,0 +1,42 @@
+"""One Spark local session for the whole test session, with the UDF jar built from this repo."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dataproc_jobs.build import build
+
+
+@pytest.fixture(scope="session")
+def built_jobs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The release's Spark artifacts, built once (entry point, zip, jar, jobs.json)."""
+    out = tmp_path_factory.mktemp("jobs")
+    build(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def spark(built_jobs: Path) -> Iterator[object]:
+    """A small local[2] SparkSession with orders-udfs.jar on its classpath."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("tests-dataproc-jobs")
+        .config("spark.jars", str(built_jobs / "orders-udfs.jar"))
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.default.parallelism", "2")
+        .config("spark.driver.memory", "1g")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
