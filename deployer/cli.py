@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 import sys
-from typing import NoReturn
+from enum import StrEnum
+from typing import Annotated, NoReturn
 
+import click
 import typer
 from rich.console import Console
 
@@ -20,20 +23,56 @@ app = typer.Typer(
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+class LogFormat(StrEnum):
+    """Values of --log-format."""
+
+    text = "text"
+    json = "json"
+
+
+@app.callback()
+def _global_options(
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            "--log-format", help="text (for people) or json (one structured line per action on stderr)."
+        ),
+    ] = LogFormat.text,
+) -> None:
+    """Build, check, promote and audit releases of the data platform."""
+    from deployer import log
+
+    log.set_format("json" if log_format is LogFormat.json else "text")
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    # SIGTERM unwinds like Ctrl-C, so `finally` blocks run (a promotion releases its lock).
+    raise KeyboardInterrupt
+
+
+_registered = False
+
+
 def _register() -> None:
     # Imported here so that each module stays importable on its own (and cheap: heavy imports happen
-    # inside the commands, not at import time).
+    # inside the commands, not at import time). Once per process: tests call main() many times.
+    global _registered
+    if _registered:
+        return
     from deployer.commands import COMMAND_MODULES
 
     for module in COMMAND_MODULES:
         module.register(app)
+    _registered = True
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point: run the CLI and turn every DeployerError into one line and its exit code."""
     _register()
+    signal.signal(signal.SIGTERM, _terminate)
     try:
-        app(args=argv, standalone_mode=False)
+        # With standalone_mode=False click returns (not raises) the code of a `typer.Exit(code)`.
+        code = app(args=argv, standalone_mode=False)
     except DeployerError as exc:
         err_console.print(f"error: {exc}", markup=False)
         sys.exit(exc.exit_code)
@@ -46,12 +85,16 @@ def main(argv: list[str] | None = None) -> NoReturn:
         err_console.print("interrupted", markup=False)
         sys.exit(130)
     except Exception as exc:  # click usage errors arrive here with standalone_mode=False
-        import click
-
         if isinstance(exc, click.exceptions.Exit):
             sys.exit(exc.exit_code)
         if isinstance(exc, click.ClickException):
             err_console.print(f"error: {exc.format_message()}", markup=False)
             sys.exit(2)
+        from deployer.gcs import describe_error
+
+        line = describe_error(exc)
+        if line is not None:
+            err_console.print(f"error: {line}", markup=False)
+            sys.exit(2)
         raise
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from deployer.commands import env_commands
+from deployer.commands import approval_commands, env_commands, promote_commands, release_commands
 
-COMMAND_MODULES: list[ModuleType] = [env_commands]
+COMMAND_MODULES: list[ModuleType] = [env_commands, release_commands, promote_commands, approval_commands]

@@ -1,0 +1,370 @@
+"""`deployer plan|promote|rollback|status|drift|audit|unlock`: move releases through an environment."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from deployer.commands._common import (
+    AsOption,
+    EnvOption,
+    JsonOption,
+    ReleaseOption,
+    YesOption,
+    emit_json,
+    out,
+)
+from deployer.errors import ConfigError, Refused
+
+
+def _print_plan(data: dict[str, Any], show_config: bool = True) -> None:
+    console = out()
+    current = data["current_release"] or "none"
+    console.print(
+        f"Plan for {data['env']}: {data['release']} (live now: {current}, digest {data['digest']})",
+        markup=False,
+    )
+    for item in data["upload"]:
+        console.print(f"  + {item['uri']}  [{item['phase']}, {item['size']} B]", markup=False)
+    for item in data["change"]:
+        console.print(f"  ~ {item['uri']}  [{item['phase']}, {item['size']} B]", markup=False)
+    for item in data["archive"]:
+        console.print(f"  > {item['uri']}  -> {item['to']}", markup=False)
+    for bucket in data["missing_buckets"]:
+        console.print(
+            f"  (bucket gs://{bucket} does not exist yet: created on the local platform)", markup=False
+        )
+    s = data["summary"]
+    console.print(
+        f"Plan: {s['upload']} to upload, {s['change']} to change, {s['archive']} to archive, "
+        f"{s['unchanged']} unchanged ({s['bytes']} bytes).",
+        markup=False,
+    )
+    if show_config:
+        import json
+
+        console.print("Runtime config (dags/runtime_config.json):", markup=False)
+        console.print(json.dumps(data["runtime_config"], indent=2, sort_keys=True), markup=False)
+
+
+def _confirm(json_out: bool) -> Any:
+    def ask(plan: Any) -> bool:
+        data = plan.as_dict()
+        if not json_out:
+            _print_plan(data, show_config=False)
+        if plan.is_noop:
+            return True
+        return typer.confirm(f"Promote {plan.release} into {plan.env}?", default=False, err=True)
+
+    return ask
+
+
+def _needs_yes(yes: bool, what: str) -> None:
+    if not yes and not sys.stdin.isatty():
+        raise Refused(f"{what} asks for confirmation and stdin is not a terminal: pass --yes")
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    c = report["counters"]
+    verb = {
+        "ok": "promoted" if report["kind"] == "promote" else "rolled back to",
+        "unchanged": "already live:",
+    }[report["outcome"]]
+    out().print(
+        f"{verb} {report['release']} in {report['env']}: {report['uploaded']} uploaded, "
+        f"{report['skipped']} unchanged, {report['archived']} archived; "
+        f"{c['api_calls']} API calls in {report['duration_seconds']}s",
+        markup=False,
+    )
+    if report.get("approval"):
+        out().print(
+            f"  approval {report['approval']['id']} by {report['approval']['approved_by']}", markup=False
+        )
+    for name in report.get("archive", []):
+        out().print(f"  archived to gs://{report['buckets']['artifacts']}/{name}", markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add plan, promote, rollback, status, drift, audit and unlock."""
+
+    @app.command()
+    def plan(release: ReleaseOption, env: EnvOption = None, json_out: JsonOption = False) -> None:
+        """Show what promoting RELEASE into ENV would upload, change and archive, and the runtime config.
+        Writes nothing."""
+        from deployer import plan as planning
+        from deployer.context import load_env, open_target
+        from deployer.release import check_release_id
+        from deployer.store import ReleaseStore
+
+        check_release_id(release)
+        target = open_target(load_env(env))
+        store = ReleaseStore(target.gcs, target.store)
+        published = store.fetch(release)
+        state = _read_state_or_empty(target)
+        data = planning.compute(target, store, published, state).as_dict()
+        data["counters"] = target.gcs.counters.as_dict()
+        if json_out:
+            emit_json(data)
+        else:
+            _print_plan(data)
+
+    @app.command()
+    def promote(
+        release: ReleaseOption,
+        env: EnvOption = None,
+        yes: YesOption = False,
+        as_name: AsOption = None,
+        json_out: JsonOption = False,
+    ) -> None:
+        """Promote a published RELEASE into ENV: artifacts, dbt and GX, runtime config, then DAGs."""
+        from deployer import identity
+        from deployer.context import load_env, open_target
+        from deployer.promote import promote as run
+        from deployer.release import check_release_id
+
+        check_release_id(release)
+        environment = load_env(env)
+        _needs_yes(yes, "promote")
+        identity.check_as(environment, as_name)
+        target = open_target(environment)
+        actor = identity.resolve(environment, as_name, target.credentials)
+        report = run(
+            target,
+            release,
+            actor,
+            kind="promote",
+            confirm=None if yes else _confirm(json_out),
+            quiet=json_out,
+        )
+        emit_json(report) if json_out else _print_report(report)
+
+    @app.command()
+    def rollback(
+        env: EnvOption = None,
+        to: Annotated[
+            str | None,
+            typer.Option("--to", help="Release to return to (default: the one live before the current)."),
+        ] = None,
+        yes: YesOption = False,
+        as_name: AsOption = None,
+        json_out: JsonOption = False,
+    ) -> None:
+        """Re-promote the previous (or a named) release that was live in ENV. Needs no new approval: that
+        release was approved when it first went live."""
+        from deployer import identity
+        from deployer.context import load_env, open_target
+        from deployer.promote import promote as run
+        from deployer.release import check_release_id
+
+        if to is not None:
+            check_release_id(to)
+        environment = load_env(env)
+        _needs_yes(yes, "rollback")
+        identity.check_as(environment, as_name)
+        target = open_target(environment)
+        actor = identity.resolve(environment, as_name, target.credentials)
+        state = _read_state_or_empty(target)
+        if to is None:
+            previous = state.previous()
+            if previous is None:
+                raise Refused(f"{environment.name} has no previous release to roll back to")
+            to = previous.release
+        report = run(
+            target, to, actor, kind="rollback", confirm=None if yes else _confirm(json_out), quiet=json_out
+        )
+        emit_json(report) if json_out else _print_report(report)
+
+    @app.command()
+    def status(env: EnvOption = None, json_out: JsonOption = False) -> None:
+        """The live release of ENV: when, by whom, file counts, and the last promotion's figures."""
+        from deployer.context import load_env, open_target
+        from deployer.promote import last_report
+
+        environment = load_env(env)
+        target = open_target(environment)
+        state = _read_state_or_empty(target)
+        current = state.current
+        previous = state.previous()
+        report = last_report(target, state)
+        data: dict[str, Any] = {
+            "env": environment.name,
+            "release": current.release if current else None,
+            "digest": current.digest if current else None,
+            "promoted_at": current.promoted_at if current else None,
+            "promoted_by": current.promoted_by if current else None,
+            "authenticated": current.authenticated if current else None,
+            "kind": current.kind if current else None,
+            "approved_by": current.approved_by if current else None,
+            "approval_id": current.approval_id if current else None,
+            "files": current.files if current else {},
+            "previous_release": previous.release if previous else None,
+            "history": [h.release for h in state.history],
+            "last_promotion": _figures(report),
+        }
+        if json_out:
+            emit_json(data)
+            return
+        console = out()
+        if current is None:
+            console.print(f"{environment.name}: no release promoted yet", markup=False)
+            return
+        who = current.promoted_by + ("" if current.authenticated else " (unauthenticated, local)")
+        console.print(
+            f"{environment.name}: {current.release} ({current.kind}) since {current.promoted_at} by {who}",
+            markup=False,
+        )
+        console.print("  files: " + ", ".join(f"{n} {c}" for c, n in current.files.items()), markup=False)
+        if current.approved_by:
+            console.print(f"  approved by {current.approved_by} ({current.approval_id})", markup=False)
+        if data["previous_release"]:
+            console.print(f"  previous: {data['previous_release']}", markup=False)
+        figures = data["last_promotion"]
+        if figures:
+            console.print(
+                f"  last promotion: {figures['uploaded']} uploaded, {figures['skipped']} unchanged, "
+                f"{figures['archived']} archived, {figures['api_calls']} API calls, "
+                f"{figures['duration_seconds']}s",
+                markup=False,
+            )
+
+    @app.command()
+    def drift(env: EnvOption = None, json_out: JsonOption = False) -> None:
+        """Compare ENV's buckets with the live release's manifest: added, changed, missing (exit 1)."""
+        from deployer import plan as planning
+        from deployer.context import load_env, open_target
+        from deployer.store import ReleaseStore
+
+        target = open_target(load_env(env))
+        state = _read_state_or_empty(target)
+        result = planning.drift(target, ReleaseStore(target.gcs, target.store), state)
+        if json_out:
+            emit_json(result)
+        else:
+            console = out()
+            for key, mark in (("added", "+"), ("changed", "~"), ("missing", "-")):
+                for uri in result[key]:
+                    console.print(f"  {mark} {uri}", markup=False)
+            verdict = "drift found" if result["drift"] else "no drift"
+            console.print(
+                f"{result['env']} vs {result['release']}: {verdict} ({len(result['added'])} added, "
+                f"{len(result['changed'])} changed, {len(result['missing'])} missing, "
+                f"{result['unchanged']} unchanged)",
+                markup=False,
+            )
+        if result["drift"]:
+            raise typer.Exit(1)
+
+    @app.command("audit")
+    def audit_log(
+        env: EnvOption = None,
+        json_out: JsonOption = False,
+        limit: Annotated[
+            int, typer.Option("--limit", min=0, help="Show only the last N entries (0: all).")
+        ] = 0,
+    ) -> None:
+        """The append-only audit log of ENV: requests, approvals, promotions, rollbacks and refusals."""
+        from google.api_core.exceptions import NotFound
+
+        from deployer import audit
+        from deployer.context import load_env, open_target
+
+        environment = load_env(env)
+        target = open_target(environment)
+        try:
+            entries = audit.read_all(target.gcs, target.artifacts)
+        except NotFound:
+            entries = []
+        if limit:
+            entries = entries[-limit:]
+        if json_out:
+            emit_json({"env": environment.name, "entries": [e.model_dump() for e in entries]})
+            return
+        console = out()
+        if not entries:
+            console.print(f"no audit entries in {environment.name}", markup=False)
+        for e in entries:
+            who = e.actor + ("" if e.authenticated else "*")
+            reason = f"  ({e.reason})" if e.reason else ""
+            console.print(
+                f"{e.time}  {who:24} {e.action:17} {e.outcome:9} {e.release or '-':15}{reason}", markup=False
+            )
+        if any(not e.authenticated for e in entries):
+            console.print("* declared with --as on the local platform (not authenticated)", markup=False)
+
+    @app.command()
+    def unlock(
+        lock_id: Annotated[
+            int, typer.Argument(help="The lock id (its generation), as the refusal message shows it.")
+        ],
+        env: EnvOption = None,
+        force: Annotated[
+            bool, typer.Option("--force", help="Break the lock even if it is not stale.")
+        ] = False,
+        as_name: AsOption = None,
+    ) -> None:
+        """Break a stale lock of ENV (only when stale or abandoned, or with --force). Audited."""
+        from deployer import audit, identity, lock
+        from deployer.context import load_env, open_target
+
+        environment = load_env(env)
+        identity.check_as(environment, as_name)
+        target = open_target(environment)
+        actor = identity.resolve(environment, as_name, target.credentials)
+        try:
+            info = lock.unlock(target.gcs, target.artifacts, environment.name, lock_id, force=force)
+        except Refused as exc:
+            audit.try_append(
+                target.gcs, target.artifacts, actor, "unlock", environment.name, "refused", reason=str(exc)
+            )
+            raise
+        audit.append(
+            target.gcs,
+            target.artifacts,
+            actor,
+            "unlock",
+            environment.name,
+            "ok",
+            release=info.release,
+            reason=f"broke lock {lock_id} of {info.holder} (pid {info.pid} on {info.host}, "
+            f"created {info.created})" + (" with --force" if force else ""),
+        )
+        out().print(f"unlocked {environment.name}: lock {lock_id} of {info.holder} removed", markup=False)
+
+
+def _read_state_or_empty(target: Any) -> Any:
+    """The state record; an empty one when the artifacts bucket does not exist yet (local platform)."""
+    from google.api_core.exceptions import NotFound
+
+    from deployer.state import State, read_state
+
+    try:
+        state, _generation = read_state(target.gcs, target.artifacts, target.env.name)
+    except NotFound:
+        if not target.is_local:
+            raise ConfigError(
+                f"bucket gs://{target.artifacts} does not exist (deploy the infra first)"
+            ) from None
+        return State(env=target.env.name)
+    return state
+
+
+def _figures(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    if report is None:
+        return None
+    counters = report.get("counters", {})
+    return {
+        "release": report.get("release"),
+        "kind": report.get("kind"),
+        "uploaded": report.get("uploaded"),
+        "skipped": report.get("skipped"),
+        "archived": report.get("archived"),
+        "bytes_uploaded": report.get("bytes_uploaded"),
+        "api_calls": counters.get("api_calls"),
+        "duration_seconds": report.get("duration_seconds"),
+        "phases": report.get("phases"),
+        "approver": (report.get("approval") or {}).get("approved_by"),
+        "started_at": report.get("started_at"),
+        "finished_at": report.get("finished_at"),
+    }

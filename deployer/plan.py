@@ -1,0 +1,270 @@
+"""Plan: what promoting a release into an environment would upload, change and archive. Writes nothing.
+
+A promotion converges the buckets from "what is there" to "what the manifest says". The plan compares
+the release's objects with ONE listing per prefix (size and MD5 from the listing; no GET per object):
+
+    artifacts bucket   jobs/<jobs digest>/...          Spark artifacts (content-addressed, immutable)
+    Composer bucket    data/dbt/<dbt digest>/...       dbt project (content-addressed)
+                       data/gx/<gx digest>/...         GX suites (content-addressed)
+                       dags/runtime_config.json        rendered for this environment
+                       dags/...                        the release's DAG files
+
+Objects under `dags/` that the release does not have are archived (copied to
+`archive/<YYYY-MM-DD>/<release that was live>/dags/...` in the artifacts bucket) and only then removed.
+Component paths are keyed by content, not by release id: a release that only changes one DAG uploads
+that DAG and the runtime config (whose `release_id` changes), nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from deployer import policy_tags
+from deployer.context import Target
+from deployer.errors import ConfigError
+from deployer.gcs import ObjInfo, md5_b64
+from deployer.render import dbt_prefix, gx_prefix, jobs_prefix, render, to_bytes
+from deployer.runtime import RUNTIME_CONFIG_NAME, RuntimeConfig
+from deployer.state import State, utc_now
+from deployer.store import PublishedRelease, ReleaseStore
+
+Phase = Literal["artifacts", "data", "runtime-config", "dags"]
+PHASES: tuple[Phase, ...] = ("artifacts", "data", "runtime-config", "dags")
+RUNTIME_CONFIG_OBJECT = f"dags/{RUNTIME_CONFIG_NAME}"
+# Composer writes its own monitoring DAG into some environments' buckets: never ours to archive.
+UNMANAGED_DAG_OBJECTS = frozenset({"dags/airflow_monitoring.py"})
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One object the promotion writes."""
+
+    phase: Phase
+    bucket: str
+    name: str
+    source: str | None = field(metadata={"doc": "release path, or None for the rendered runtime config"})
+    size: int
+    md5: str
+    change: bool = field(metadata={"doc": "True when it overwrites an object with other content"})
+
+
+@dataclass(frozen=True)
+class ArchiveMove:
+    """One object leaving the DAG folder: copied to the archive, then removed."""
+
+    name: str
+    generation: int
+    size: int
+    archive_bucket: str
+    archive_name: str
+    copied: bool
+
+
+@dataclass
+class Plan:
+    """The difference between the buckets and a release."""
+
+    env: str
+    release: str
+    digest: str
+    previous: str | None
+    artifacts_bucket: str
+    composer_bucket: str
+    uploads: list[Upload]
+    unchanged: int
+    archive: list[ArchiveMove]
+    extra: list[str]
+    runtime_config: RuntimeConfig
+    runtime_config_bytes: bytes
+    missing_buckets: list[str]
+
+    @property
+    def is_noop(self) -> bool:
+        """Nothing to upload, change or archive."""
+        return not self.uploads and not self.archive
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form (`deployer plan --json`)."""
+
+        def uri(bucket: str, name: str) -> str:
+            return f"gs://{bucket}/{name}"
+
+        return {
+            "env": self.env,
+            "release": self.release,
+            "digest": self.digest,
+            "current_release": self.previous,
+            "summary": {
+                "upload": sum(1 for u in self.uploads if not u.change),
+                "change": sum(1 for u in self.uploads if u.change),
+                "archive": len(self.archive),
+                "unchanged": self.unchanged,
+                "bytes": sum(u.size for u in self.uploads),
+            },
+            "upload": [
+                {"phase": u.phase, "uri": uri(u.bucket, u.name), "size": u.size}
+                for u in self.uploads
+                if not u.change
+            ],
+            "change": [
+                {"phase": u.phase, "uri": uri(u.bucket, u.name), "size": u.size}
+                for u in self.uploads
+                if u.change
+            ],
+            "archive": [
+                {"uri": uri(self.composer_bucket, a.name), "to": uri(a.archive_bucket, a.archive_name)}
+                for a in self.archive
+            ],
+            "missing_buckets": self.missing_buckets,
+            "runtime_config": json.loads(self.runtime_config_bytes),
+        }
+
+
+def _list(target: Target, bucket: str, prefix: str, missing: list[str]) -> dict[str, ObjInfo]:
+    from google.api_core.exceptions import NotFound
+
+    if bucket in missing:
+        return {}
+    try:
+        return target.gcs.list(bucket, prefix)
+    except NotFound:
+        if not target.is_local:
+            raise ConfigError(
+                f"bucket gs://{bucket} of {target.env.name} does not exist "
+                f"(deploy the infra: cdktf deploy {target.env.name})"
+            ) from None
+        missing.append(bucket)
+        return {}
+
+
+def archive_prefix(previous: str | None) -> str:
+    """`archive/<UTC date>/<release that was live>/` (`unreleased` when none was recorded)."""
+    return f"archive/{utc_now().strftime('%Y-%m-%d')}/{previous or 'unreleased'}/"
+
+
+def compute(target: Target, store: ReleaseStore, published: PublishedRelease, state: State) -> Plan:
+    """The plan of promoting `published` into `target` given the recorded `state`."""
+    manifest = published.manifest
+    if RUNTIME_CONFIG_OBJECT in manifest.by_path():
+        raise ConfigError(
+            f"release {manifest.release} contains {RUNTIME_CONFIG_OBJECT}, "
+            "which the deployer renders per environment"
+        )
+    tags = policy_tags.resolve(target.env, target.credentials)
+    config = render(
+        target.env,
+        manifest,
+        lambda path: store.read_file(published, path),
+        artifacts_bucket=target.artifacts,
+        policy_tags=tags,
+    )
+    config_bytes = to_bytes(config)
+    missing: list[str] = []
+    artifacts, composer = target.artifacts, target.composer
+
+    desired: list[tuple[Phase, str, str, str | None, int, str]] = []  # phase, bucket, name, source, size, md5
+    for prefix, component, bucket, phase in (
+        (jobs_prefix(manifest), "jobs", artifacts, "artifacts"),
+        (dbt_prefix(manifest), "dbt", composer, "data"),
+        (gx_prefix(manifest), "gx", composer, "data"),
+    ):
+        for entry in manifest.component_files(component):
+            rel = entry.path[len(component) + 1 :]
+            desired.append((phase, bucket, prefix + rel, entry.path, entry.size, entry.md5))  # type: ignore[arg-type]
+    desired.append(
+        ("runtime-config", composer, RUNTIME_CONFIG_OBJECT, None, len(config_bytes), md5_b64(config_bytes))
+    )
+    for entry in manifest.component_files("dags"):
+        desired.append(("dags", composer, entry.path, entry.path, entry.size, entry.md5))
+
+    listings: dict[tuple[str, str], dict[str, ObjInfo]] = {}
+    scanned = [
+        (artifacts, jobs_prefix(manifest)),
+        (composer, dbt_prefix(manifest)),
+        (composer, gx_prefix(manifest)),
+        (composer, "dags/"),
+    ]
+    for bucket, prefix in scanned:
+        listings[(bucket, prefix)] = _list(target, bucket, prefix, missing)
+    present: dict[tuple[str, str], ObjInfo] = {}
+    for (bucket, _prefix), objs in listings.items():
+        for name, info in objs.items():
+            present[(bucket, name)] = info
+
+    uploads: list[Upload] = []
+    unchanged = 0
+    wanted: set[tuple[str, str]] = set()
+    for phase, bucket, name, source, size, md5 in desired:
+        wanted.add((bucket, name))
+        have = present.get((bucket, name))
+        if have is not None and have.md5 == md5 and have.size == size:
+            unchanged += 1
+            continue
+        uploads.append(Upload(phase, bucket, name, source, size, md5, change=have is not None))
+
+    previous = state.current.release if state.current else None
+    leaving = sorted(
+        (
+            info
+            for (bucket, name), info in present.items()
+            if bucket == composer
+            and name.startswith("dags/")
+            and (bucket, name) not in wanted
+            and name not in UNMANAGED_DAG_OBJECTS
+        ),
+        key=lambda info: info.name,
+    )
+    archive: list[ArchiveMove] = []
+    if leaving:
+        prefix = archive_prefix(previous)
+        archived = _list(target, artifacts, prefix + "dags/", missing)
+        for info in leaving:
+            dest = prefix + info.name
+            have = archived.get(dest)
+            copied = have is not None and have.md5 == info.md5 and have.size == info.size
+            archive.append(ArchiveMove(info.name, info.generation, info.size, artifacts, dest, copied))
+    extra = sorted(
+        f"gs://{bucket}/{name}"
+        for (bucket, name) in present
+        if (bucket, name) not in wanted and not (bucket == composer and name.startswith("dags/"))
+    )
+    return Plan(
+        env=target.env.name,
+        release=manifest.release,
+        digest=published.digest,
+        previous=previous,
+        artifacts_bucket=artifacts,
+        composer_bucket=composer,
+        uploads=uploads,
+        unchanged=unchanged,
+        archive=archive,
+        extra=extra,
+        runtime_config=config,
+        runtime_config_bytes=config_bytes,
+        missing_buckets=missing,
+    )
+
+
+def drift(target: Target, store: ReleaseStore, state: State) -> dict[str, Any]:
+    """Compare the buckets with the manifest of the live release: added, changed, missing objects."""
+    if state.current is None:
+        raise ConfigError(
+            f"nothing was promoted to {target.env.name} yet (no deployer/state.json): "
+            "no release to compare with"
+        )
+    published = store.fetch(state.current.release)
+    plan = compute(target, store, published, state)
+    missing = [f"gs://{u.bucket}/{u.name}" for u in plan.uploads if not u.change]
+    changed = [f"gs://{u.bucket}/{u.name}" for u in plan.uploads if u.change]
+    added = sorted([f"gs://{plan.composer_bucket}/{a.name}" for a in plan.archive] + plan.extra)
+    return {
+        "env": target.env.name,
+        "release": published.release,
+        "drift": bool(missing or changed or added),
+        "added": added,
+        "changed": changed,
+        "missing": missing,
+        "unchanged": plan.unchanged,
+    }

@@ -1,0 +1,374 @@
+"""Promote: converge an environment's buckets to a published release, in an order that is always safe.
+
+    1. take the environment's lock (one promotion at a time)
+    2. check the approval gate (environments with `promotion.requires_approval`)
+    3. Spark artifacts -> dbt and GX -> runtime config -> DAGs (so no DAG ever points at a missing artifact;
+       artifacts are content-addressed and never removed)
+    4. archive what leaves the DAG folder (copy, then remove)
+    5. write the state record (generation-conditioned), mark the approval used, write the report and the
+       audit entry, release the lock
+
+Killed at any point, running it again converges: every step compares what is there with what should be
+(one listing per prefix) and does only what is missing. A completed promotion run again uploads nothing.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+from deployer import approval, audit, lock, log, pause
+from deployer.context import Target
+from deployer.errors import ConfigError, Refused
+from deployer.gcs import md5_b64
+from deployer.identity import Actor
+from deployer.plan import PHASES, ArchiveMove, Plan, Upload, compute
+from deployer.release import COMPONENTS
+from deployer.state import Live, State, iso, read_state, utc_now, write_state
+from deployer.store import PublishedRelease, ReleaseStore
+from deployer.transfer import run_all
+
+REPORTS_PREFIX = "deployer/reports/"
+Kind = Literal["promote", "rollback"]
+
+
+def _content_type(name: str) -> str:
+    if name.endswith((".yml", ".yaml")):
+        return "text/yaml"
+    guessed, _ = mimetypes.guess_type(name)
+    return guessed or "application/octet-stream"
+
+
+def needs_approval(target: Target, state: State, published: PublishedRelease, kind: Kind) -> bool:
+    """Whether this promotion must present a grant (see deployer.approval for the rule)."""
+    if not target.env.promotion.requires_approval or kind == "rollback":
+        return False
+    current = state.current
+    return not (
+        current is not None and current.release == published.release and current.digest == published.digest
+    )
+
+
+def gate(
+    target: Target, state: State, published: PublishedRelease, kind: Kind, actor: Actor
+) -> approval.Stored | None:
+    """The approval this promotion relies on (None when it needs none); Refused, audited, otherwise."""
+    if not needs_approval(target, state, published, kind):
+        return None
+    try:
+        return approval.find_usable(
+            target.gcs, target.artifacts, target.env, published.release, published.digest
+        )
+    except Refused as exc:
+        audit.try_append(
+            target.gcs,
+            target.artifacts,
+            actor,
+            kind,
+            target.env.name,
+            "refused",
+            release=published.release,
+            digest=published.digest,
+            reason=str(exc),
+        )
+        raise
+
+
+def fetch_checked(
+    target: Target, store: ReleaseStore, release_id: str, actor: Actor, kind: Kind
+) -> PublishedRelease:
+    """The published release, its store copy verified; a tampered store is refused and audited."""
+    try:
+        return store.fetch(release_id)
+    except Refused as exc:
+        audit.try_append(
+            target.gcs,
+            target.artifacts,
+            actor,
+            kind,
+            target.env.name,
+            "refused",
+            release=release_id,
+            reason=str(exc),
+        )
+        raise
+
+
+def _upload(store: ReleaseStore, published: PublishedRelease, plan: Plan) -> Callable[[Upload], None]:
+    def one(item: Upload) -> None:
+        data = plan.runtime_config_bytes if item.source is None else store.read_file(published, item.source)
+        if md5_b64(data) != item.md5:
+            raise Refused(
+                f"{item.source or item.name}: content does not match the plan (changed while promoting)"
+            )
+        store.gcs.write(item.bucket, item.name, data, content_type=_content_type(item.name))
+
+    return one
+
+
+def _archive(target: Target, plan: Plan, quiet: bool) -> tuple[int, int]:
+    """Copy what leaves the DAG folder to the archive, then remove it. Returns (copied, removed)."""
+    from google.api_core.exceptions import PreconditionFailed
+
+    to_copy = [a for a in plan.archive if not a.copied]
+
+    def copy(move: ArchiveMove) -> None:
+        target.gcs.copy(plan.composer_bucket, move.name, move.archive_bucket, move.archive_name)
+
+    run_all(to_copy, copy, label="archiving", phase="archive-copy", quiet=quiet)
+    pause.point("archive-copied")
+    removed = 0
+
+    def remove(move: ArchiveMove) -> None:
+        nonlocal removed
+        try:
+            if target.gcs.delete(plan.composer_bucket, move.name, if_generation_match=move.generation):
+                removed += 1
+        except PreconditionFailed:
+            log.event(
+                "archive_skip",
+                level="warning",
+                message=f"{move.name} changed after it was archived; left in place",
+            )
+
+    run_all(plan.archive, remove, label="removing archived DAG files", phase="archive-remove", quiet=quiet)
+    return len(to_copy), removed
+
+
+def _settle_approval(target: Target, live: Live | None, fresh: approval.Stored | None, by: str) -> str | None:
+    """Mark the approval behind the live release used (also when a killed run left it unmarked)."""
+    if fresh is not None:
+        approval.consume(target.gcs, target.artifacts, fresh, by)
+        return fresh.approval.id
+    if live is None or live.approval_id is None:
+        return None
+    try:
+        stored = approval.read(target.gcs, target.artifacts, live.approval_id)
+    except ConfigError:
+        return None
+    if stored.approval.status == "granted" and stored.approval.digest == live.digest:
+        approval.consume(target.gcs, target.artifacts, stored, by)
+        return stored.approval.id
+    return None
+
+
+def _files(published: PublishedRelease) -> dict[str, int]:
+    return {c: len(published.manifest.component_files(c)) for c in COMPONENTS}
+
+
+def promote(
+    target: Target,
+    release_id: str,
+    actor: Actor,
+    *,
+    kind: Kind = "promote",
+    confirm: Callable[[Plan], bool] | None = None,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """Promote (or roll back to) `release_id`; returns the promotion report. See the module docstring."""
+    started_at = utc_now()
+    t0 = time.monotonic()
+    env = target.env
+    store = ReleaseStore(target.gcs, target.store)
+    # Local platform: the buckets must exist before a refusal can be audited.
+    target.ensure_buckets(target.artifacts, target.composer)
+    published = fetch_checked(target, store, release_id, actor, kind)
+    state, _generation = read_state(target.gcs, target.artifacts, env.name)
+    if kind == "rollback" and not state.was_live(release_id):
+        reason = (
+            f"{release_id} was never live in {env.name}: rollback only returns to a release that was; "
+            "promote it instead"
+        )
+        audit.try_append(
+            target.gcs, target.artifacts, actor, kind, env.name, "refused", release=release_id, reason=reason
+        )
+        raise Refused(reason)
+    gate(target, state, published, kind, actor)  # early, so nobody confirms a promotion that will be refused
+    if confirm is not None and not confirm(compute(target, store, published, state)):
+        raise Refused("promotion not confirmed; nothing changed")
+
+    held, broken = lock.acquire(
+        target.gcs,
+        target.artifacts,
+        env.name,
+        holder=actor.name,
+        command=kind,
+        release=release_id,
+        ttl_seconds=env.promotion.lock_ttl_seconds,
+    )
+    if broken is not None:
+        audit.append(
+            target.gcs,
+            target.artifacts,
+            actor,
+            "lock-break",
+            env.name,
+            "ok",
+            release=broken.release,
+            reason=f"abandoned lock of {broken.holder} (pid {broken.pid} on {broken.host}) broken by {kind}",
+        )
+    log.event(
+        "promotion_started", env=env.name, release=release_id, kind=kind, actor=actor.name, lock=held.id
+    )
+    try:
+        pause.point("locked")
+        state, generation = read_state(target.gcs, target.artifacts, env.name)
+        fresh = gate(target, state, published, kind, actor)
+        plan = compute(target, store, published, state)
+        phases: dict[str, float] = {}
+        upload = _upload(store, published, plan)
+        for phase in PHASES:
+            items = [u for u in plan.uploads if u.phase == phase]
+            p0 = time.monotonic()
+            run_all(items, upload, label=f"{phase} ({len(items)})", phase=f"{phase}-upload", quiet=quiet)
+            phases[phase] = round(time.monotonic() - p0, 3)
+            log.event(
+                "promotion_phase",
+                env=env.name,
+                release=release_id,
+                phase=phase,
+                uploaded=len(items),
+                seconds=phases[phase],
+            )
+            pause.point(phase)
+        p0 = time.monotonic()
+        copied, removed = _archive(target, plan, quiet)
+        phases["archive"] = round(time.monotonic() - p0, 3)
+        pause.point("archived")
+
+        p0 = time.monotonic()
+        pause.point("before-state")
+        current = state.current
+        same = current is not None and current.release == release_id and current.digest == published.digest
+        changed = bool(plan.uploads or plan.archive)
+        report_name = f"{REPORTS_PREFIX}{started_at.strftime('%Y%m%dT%H%M%S.%fZ')}-{release_id}.json"
+        approval_id = fresh.approval.id if fresh else (current.approval_id if same and current else None)
+        approved_by = (
+            fresh.approval.granted_by if fresh else (current.approved_by if same and current else None)
+        )
+        if not same or changed:
+            live = Live(
+                release=release_id,
+                digest=published.digest,
+                promoted_at=iso(utc_now()),
+                promoted_by=actor.name,
+                authenticated=actor.authenticated,
+                kind=kind,
+                approval_id=approval_id,
+                approved_by=approved_by,
+                files=_files(published),
+                components=dict(published.manifest.components),
+                report=report_name,
+            )
+            write_state(target.gcs, target.artifacts, state.with_current(live), generation)
+            current = live
+        pause.point("after-state")
+        _settle_approval(target, current, fresh, f"{kind} by {actor.name} at {iso(utc_now())}")
+        pause.point("after-approval")
+        phases["state"] = round(time.monotonic() - p0, 3)
+
+        outcome: Literal["ok", "unchanged"] = "ok" if (changed or not same) else "unchanged"
+        report: dict[str, Any] = {
+            "env": env.name,
+            "release": release_id,
+            "digest": published.digest,
+            "kind": kind,
+            "outcome": outcome,
+            "previous_release": state.current.release if state.current else None,
+            "actor": actor.name,
+            "authenticated": actor.authenticated,
+            "approval": {"id": approval_id, "approved_by": approved_by} if approval_id else None,
+            "started_at": iso(started_at),
+            "finished_at": iso(utc_now()),
+            "duration_seconds": round(time.monotonic() - t0, 3),
+            "phases": phases,
+            "uploaded": len(plan.uploads),
+            "changed": sum(1 for u in plan.uploads if u.change),
+            "skipped": plan.unchanged,
+            "archived": len(plan.archive),
+            "archive_copies": copied,
+            "removed": removed,
+            "bytes_uploaded": sum(u.size for u in plan.uploads),
+            "files": _files(published),
+            "buckets": {
+                "artifacts": plan.artifacts_bucket,
+                "composer": plan.composer_bucket,
+                "store": target.store,
+            },
+            "archive": [a.archive_name for a in plan.archive],
+        }
+        report["counters"] = target.gcs.counters.as_dict()
+        if outcome == "ok":
+            import json
+
+            data = (json.dumps(report, indent=2, sort_keys=True) + "\n").encode()
+            target.gcs.write(
+                target.artifacts, report_name, data, if_generation_match=0, content_type="application/json"
+            )
+            report["report"] = report_name
+        audit.append(
+            target.gcs,
+            target.artifacts,
+            actor,
+            kind,
+            env.name,
+            outcome,
+            release=release_id,
+            digest=published.digest,
+            details={
+                "uploaded": report["uploaded"],
+                "archived": report["archived"],
+                "approval": approval_id,
+                "approved_by": approved_by,
+                "previous_release": report["previous_release"],
+            },
+        )
+        pause.point("before-unlock")
+    except BaseException as exc:
+        if not isinstance(exc, Refused | ConfigError):
+            audit.try_append(
+                target.gcs,
+                target.artifacts,
+                actor,
+                kind,
+                env.name,
+                "failed",
+                release=release_id,
+                reason=f"{type(exc).__name__} during the promotion; run it again to converge",
+            )
+        raise
+    finally:
+        lock.release(target.gcs, target.artifacts, held)
+    report["counters"] = target.gcs.counters.as_dict()
+    report["duration_seconds"] = round(time.monotonic() - t0, 3)
+    log.event(
+        "promotion_finished",
+        env=env.name,
+        release=release_id,
+        kind=kind,
+        outcome=report["outcome"],
+        uploaded=report["uploaded"],
+        skipped=report["skipped"],
+        archived=report["archived"],
+        api_calls=report["counters"]["api_calls"],
+        seconds=report["duration_seconds"],
+    )
+    return report
+
+
+def last_report(target: Target, state: State) -> dict[str, Any] | None:
+    """The report of the promotion that made the current release live."""
+    import json
+
+    if state.current is None or state.current.report is None:
+        return None
+    obj = target.gcs.read(target.artifacts, state.current.report)
+    if obj is None:
+        return None
+    try:
+        data = json.loads(obj.data)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None

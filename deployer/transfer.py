@@ -1,0 +1,86 @@
+"""Parallel transfers with a progress bar (on a terminal only).
+
+Uploads run in a thread pool sharing one client (the storage client and its session are safe to share
+between threads). On loopback an upload costs ~2 ms and parallelism gains little; against real GCS
+latency dominates and 16 workers turn N round trips into about N/16.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from typing import TypeVar
+
+from deployer import log, pause
+
+T = TypeVar("T")
+WORKERS_ENV = "DEPLOYER_TRANSFER_WORKERS"
+DEFAULT_WORKERS = 16
+
+
+def workers() -> int:
+    """Parallel transfers (`DEPLOYER_TRANSFER_WORKERS`, default 16; 1 means sequential)."""
+    try:
+        return max(1, min(64, int(os.environ.get(WORKERS_ENV, DEFAULT_WORKERS))))
+    except ValueError:
+        return DEFAULT_WORKERS
+
+
+def show_progress(quiet: bool) -> bool:
+    """Progress bars only on an interactive stderr, never with --json or JSON logs."""
+    return not quiet and not log.is_json() and sys.stderr.isatty()
+
+
+def run_all(
+    items: Sequence[T], fn: Callable[[T], object], *, label: str, phase: str, quiet: bool = False
+) -> None:
+    """Run `fn` on every item in parallel; the first failure is raised once the running ones finish."""
+    if not items:
+        return
+
+    def one(item: T) -> None:
+        fn(item)
+        pause.counted(phase)
+
+    n_workers = min(workers(), len(items))
+    progress = None
+    task = None
+    if show_progress(quiet):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        progress.start()
+        task = progress.add_task(label, total=len(items))
+    try:
+        if n_workers == 1:
+            for item in items:
+                one(item)
+                if progress is not None and task is not None:
+                    progress.advance(task)
+            return
+        with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="deployer-transfer") as pool:
+            futures: list[Future[None]] = [pool.submit(one, item) for item in items]
+            if progress is not None and task is not None:
+                for future in futures:
+                    future.add_done_callback(lambda _f: progress.advance(task))
+            done, _pending = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = next((f for f in done if f.exception() is not None), None)
+            if failed is not None:
+                for future in futures:
+                    future.cancel()
+                exc = failed.exception()
+                assert exc is not None
+                raise exc
+    finally:
+        if progress is not None:
+            progress.stop()

@@ -1,0 +1,131 @@
+"""Helpers for the deployer tests: small source trees, and the real CLI in-process or as a process."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DAG_TEMPLATE = '''"""Test DAG {name}."""
+
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG
+
+with DAG(dag_id="{name}", schedule=None, tags=["test"], default_args={{"owner": "data-platform"}}):
+    EmptyOperator(task_id="{task}")
+'''
+
+CONTRACT = """domain: orders
+version: 1
+event:
+  topic: orders-events
+  raw_table: orders_events
+  columns:
+    - {name: event_id, type: STRING, mode: REQUIRED, description: Unique id.}
+    - {name: customer_email, type: STRING, mode: NULLABLE, pii: PII Email, description: E-mail.}
+"""
+
+
+def dag_source(name: str, task: str = "t") -> str:
+    """A small DAG file that imports Airflow."""
+    return DAG_TEMPLATE.format(name=name, task=task)
+
+
+def make_tree(root: Path, dags: dict[str, str], *, dbt_model: str = "select 1 as id\n") -> Path:
+    """A source tree like the repository: composer/dags, dbt (with build output to exclude), gx, contracts."""
+    dag_dir = root / "composer" / "dags"
+    dag_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in dags.items():
+        (dag_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (dag_dir / name).write_text(text)
+    (dag_dir / "__pycache__").mkdir(exist_ok=True)
+    (dag_dir / "__pycache__" / "junk.cpython-311.pyc").write_bytes(b"\0junk")
+    dbt = root / "dbt"
+    (dbt / "models").mkdir(parents=True, exist_ok=True)
+    (dbt / "dbt_project.yml").write_text("name: orders\nversion: '1.0'\nprofile: orders\n")
+    (dbt / "models" / "marts.sql").write_text(dbt_model)
+    for excluded in ("target", "logs", "dbt_packages"):
+        (dbt / excluded).mkdir(exist_ok=True)
+        (dbt / excluded / "out.txt").write_text("build output")
+    (dbt / ".user.yml").write_text("id: local-user\n")
+    gx = root / "gx" / "expectations"
+    gx.mkdir(parents=True, exist_ok=True)
+    (gx / "orders.json").write_text(json.dumps({"name": "orders", "expectations": []}))
+    (root / "contracts").mkdir(exist_ok=True)
+    (root / "contracts" / "orders.yaml").write_text(CONTRACT)
+    return root
+
+
+def make_jobs(path: Path, version: str = "1") -> Path:
+    """Already-built Spark artifacts (what `python -m dataproc_jobs.build` writes), for --jobs-dir."""
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "orders_job.py").write_text(f"# entry point v{version}\n")
+    (path / "orders.zip").write_bytes(b"PK\x05\x06" + version.encode() * 18)
+    (path / "pii-udf.jar").write_bytes(b"PK\x03\x04jar" + version.encode())
+    jobs = {
+        "jobs": {
+            "orders_daily": {
+                "main": "orders_job.py",
+                "py_files": ["orders.zip"],
+                "jars": ["pii-udf.jar"],
+                "connectors": ["spark-bigquery"],
+            }
+        }
+    }
+    (path / "jobs.json").write_text(json.dumps(jobs, indent=2))
+    return path
+
+
+@dataclass
+class Result:
+    """What a CLI run returned."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        """stdout parsed as JSON."""
+        return json.loads(self.out)
+
+
+def cli(*args: str) -> Result:
+    """Run the real CLI (`deployer.cli.main`) in this process; env vars come from os.environ."""
+    import deployer.cli
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = 0
+    with redirect_stdout(stdout), redirect_stderr(stderr):
+        try:
+            deployer.cli.main(list(args))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return Result(code, stdout.getvalue(), stderr.getvalue())
+
+
+def run(args: list[str], env: dict[str, str], timeout: float = 180) -> Result:
+    """Run `python -m deployer ARGS` as a process."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "deployer", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def one_line_error(result: Result, code: int = 2) -> str:
+    """Assert the run failed with `code` and exactly one `error:` line and no traceback; return the line."""
+    assert result.code == code, (result.code, result.out, result.err)
+    assert "Traceback" not in result.err, result.err
+    lines = [ln for ln in result.err.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("error: ")]
+    assert len(errors) == 1, result.err
+    return errors[0]
