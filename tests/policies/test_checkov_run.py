@@ -1,0 +1,159 @@
+"""The checkov runner: framework, per-stack counts and failure lines, skips, silent-pass guards."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from deployer.errors import ConfigError
+from policies import checkov_run
+from policies.checkov_run import Result, Skip, apply_skips, load_skips, run_checkov
+from tests.policies.conftest import CHECKOV_FIXTURES
+
+BAD_BUCKET = CHECKOV_FIXTURES / "framework" / "bad_bucket" / "cdk.tf.json"
+
+
+def _statuses(results: list[Result], check_id: str) -> dict[str, str]:
+    return {r.resource: r.status for r in results if r.check_id == check_id}
+
+
+def test_terraform_json_reads_cdktf_output_and_terraform_does_not() -> None:
+    results, problems = run_checkov({"fw": BAD_BUCKET})
+    assert problems == []
+    # Built-in checks see the bucket: uniform access missing, public-access prevention enforced.
+    assert _statuses(results, "CKV_GCP_29") == {"google_storage_bucket.no_uniform_access": "failed"}
+    assert _statuses(results, "CKV_GCP_114") == {"google_storage_bucket.no_uniform_access": "passed"}
+    # So does our own bucket policy (YAML) and the labels policy (Python).
+    assert _statuses(results, "CKV2_ACME_3") == {"google_storage_bucket.no_uniform_access": "failed"}
+    assert _statuses(results, "CKV_ACME_2") == {"google_storage_bucket.no_uniform_access": "passed"}
+    # The HCL framework does not read cdk.tf.json at all: nothing passes, nothing fails.
+    hcl_results, _ = run_checkov({"fw": BAD_BUCKET}, framework="terraform")
+    assert hcl_results == []
+
+
+def _skips_file(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "skips.yaml"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def test_committed_skips_all_have_reasons() -> None:
+    for skip in load_skips(known_stacks=["dev", "staging", "prod"]):
+        assert len(skip.reason) >= 10 and skip.stacks
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("skips:\n  - {check: CKV_GCP_62, stacks: [dev]}\n", "skips[0].reason: every skip needs a reason"),
+        ("skips:\n  - {check: CKV_GCP_62, stacks: [dev], reason: ''}\n", "skips[0].reason"),
+        ("skips:\n  - {check: CKV_GCP_62, stacks: [dev], reason: TODO}\n", "skips[0].reason"),
+        (
+            "skips:\n  - {check: CKV_ACME_2, stacks: [dev], reason: labels are a bother}\n",
+            "one of our own policies",
+        ),
+        (
+            "skips:\n  - {check: CKV_GCP_62, stacks: [qa], reason: no logs bucket in qa}\n",
+            "unknown stack(s) qa",
+        ),
+        ("skips:\n  - {check: CKV_GCP_62, stacks: [], reason: no logs bucket anywhere}\n", "non-empty list"),
+        (
+            "skips:\n  - {check: GCP_62, stacks: [dev], reason: no logs bucket anywhere}\n",
+            "not a checkov check id",
+        ),
+        (
+            "skips:\n  - {check: CKV_GCP_62, stack: [dev], reason: a typo in a field name}\n",
+            "unknown field(s) stack",
+        ),
+        ("skips: {}\n", "expected a list"),
+    ],
+)
+def test_bad_skips_are_refused_with_file_and_field(tmp_path: Path, body: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_skips(_skips_file(tmp_path, body), known_stacks=["dev", "prod"])
+    assert message in str(err.value)
+    assert "skips.yaml" in str(err.value)
+
+
+def _result(stack: str, check_id: str = "CKV_GCP_26", resource: str = "google_kms_crypto_key.k") -> Result:
+    return Result(stack, f"{stack}/cdk.tf.json", check_id, "name", resource, "failed", 3)
+
+
+def test_skips_apply_per_stack_and_stale_ones_are_reported() -> None:
+    skips = [
+        Skip("CKV_GCP_26", ("dev",), "dev uses Google-managed keys by choice"),
+        Skip("CKV_GCP_62", ("dev", "prod"), "no access-log bucket yet"),
+    ]
+    results, stale = apply_skips([_result("dev"), _result("prod"), _result("dev", "CKV_GCP_62")], skips)
+    assert [(r.stack, r.check_id, r.status) for r in results] == [
+        ("dev", "CKV_GCP_26", "skipped"),
+        ("prod", "CKV_GCP_26", "failed"),  # dev's skip does not reach prod
+        ("dev", "CKV_GCP_62", "skipped"),
+    ]
+    assert results[0].reason == "dev uses Google-managed keys by choice"
+    assert len(stale) == 1 and "CKV_GCP_62 matched no failure on prod" in stale[0]
+
+
+def test_skip_limited_to_resources() -> None:
+    skip = Skip("CKV_GCP_26", ("dev",), "only the scratch key", ("google_kms_crypto_key.scratch",))
+    results, _ = apply_skips(
+        [_result("dev"), _result("dev", resource="google_kms_crypto_key.scratch")], [skip]
+    )
+    assert [r.status for r in results] == ["failed", "skipped"]
+
+
+def test_cli_counts_per_stack_and_one_line_per_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for stack in ("dev", "prod"):
+        (tmp_path / "stacks" / stack).mkdir(parents=True)
+        shutil.copy(BAD_BUCKET, tmp_path / "stacks" / stack / "cdk.tf.json")
+    skips = _skips_file(
+        tmp_path,
+        "skips:\n  - {check: CKV_GCP_29, stacks: [dev], reason: fixture - dev tolerates object ACLs}\n"
+        "  - {check: CKV2_ACME_3, stacks: [dev], reason: 'fixture - same rule, our own policy'}\n",
+    )
+    # Our own policies cannot be skipped.
+    assert checkov_run.main(["--stacks-dir", str(tmp_path / "stacks"), "--skips", str(skips)]) == 2
+    assert "CKV2_ACME_3 is one of our own policies" in capsys.readouterr().err
+
+    skips = _skips_file(
+        tmp_path, "skips:\n  - {check: CKV_GCP_29, stacks: [dev], reason: fixture - dev tolerates ACLs}\n"
+    )
+    code = checkov_run.main(["--stacks-dir", str(tmp_path / "stacks"), "--skips", str(skips), "-v"])
+    out = capsys.readouterr().out
+    assert code == 1
+    lines = out.splitlines()
+    dev = next(line for line in lines if line.startswith("dev: "))
+    prod = next(line for line in lines if line.startswith("prod: "))
+    assert ", 1 skipped" in dev and ", 0 skipped" in prod
+    assert (
+        "skipped dev CKV_GCP_29 google_storage_bucket.no_uniform_access: fixture - dev tolerates ACLs"
+        in lines
+    )
+    prod_file = f"{tmp_path / 'stacks' / 'prod' / 'cdk.tf.json'}:"
+    failure = next(line for line in lines if line.startswith("FAILED CKV_GCP_29 "))
+    assert failure.startswith(f"FAILED CKV_GCP_29 google_storage_bucket.no_uniform_access ({prod_file}")
+    assert not any(line.startswith("FAILED CKV_GCP_29") and "/dev/" in line for line in lines)
+
+
+def test_cli_without_stacks_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert checkov_run.main(["--stacks-dir", str(tmp_path)]) == 2
+    assert "no */cdk.tf.json: run `make synth` first" in capsys.readouterr().err
+
+
+def test_a_broken_custom_policy_fails_the_run(tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    shutil.copytree(checkov_run.POLICY_DIR, policies, ignore=shutil.ignore_patterns("__pycache__"))
+    policy = policies / "bucket_uniform_private.yaml"
+    policy.write_text(
+        policy.read_text(encoding="utf-8").replace("  category:", "  kategorie:"), encoding="utf-8"
+    )
+    report = checkov_run.check_stacks({"fw": BAD_BUCKET}, skips=[], policy_dir=policies)
+    assert not report.ok
+    assert any("checkov dropped a custom policy" in p for p in report.problems)
+    assert any(
+        "CKV2_ACME_3 gave no verdict on google_storage_bucket.no_uniform_access" in p for p in report.problems
+    )
