@@ -6,71 +6,15 @@ loopback server that answers like `GET /repos/{owner}/{repo}/actions/runs/{run_i
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
-from tests.github.helpers import SCRIPTS
-
-REPO = "acme/data-platform"
-RUN_ID = "4242"
-PATH = f"/repos/{REPO}/actions/runs/{RUN_ID}/approvals"
-
-
-@dataclass
-class FakeGitHub:
-    """What the server answers, and what it was asked."""
-
-    status: int = 200
-    body: Any = field(default_factory=list)
-    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
-    url: str = ""
-
-
-def review(login: str, state: str = "approved", envs: tuple[str, ...] = ("production",)) -> dict[str, Any]:
-    """One entry of the review history, shaped like GitHub's."""
-    return {
-        "state": state,
-        "comment": "ship it",
-        "environments": [
-            {"id": i, "name": name, "url": f"https://api.github.com/x/{name}"} for i, name in enumerate(envs)
-        ],
-        "user": {"login": login, "id": 1, "type": "User"},
-    }
-
-
-@pytest.fixture
-def github() -> Iterator[FakeGitHub]:
-    fake = FakeGitHub()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            fake.requests.append((self.path, dict(self.headers)))
-            payload = json.dumps(fake.body).encode() if self.path == PATH else b'{"message": "Not Found"}'
-            self.send_response(fake.status if self.path == PATH else 404)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield fake
-    server.shutdown()
-    server.server_close()
+from tests.github.helpers import PATH, REPO, RUN_ID, SCRIPTS, FakeGitHub, review
 
 
 def run(api_url: str, actor: str = "pusher", **overrides: str) -> subprocess.CompletedProcess[str]:
