@@ -22,8 +22,16 @@ from typing import Any
 
 MAX_CELL_CHARS = 200
 DEFAULT_MAX_ROWS = 100
-# Fields shown first in the heading when present, in this order.
-HEADLINE_FIELDS = ("env", "environment", "release", "current_release", "current")
+# `deployer plan --json` sorts its keys; these put what a reviewer reads first, first. Names not
+# listed keep their place after the listed ones.
+HEADLINE_FIELDS = ("env", "environment", "release", "current_release", "current", "digest")
+SECTION_ORDER = ("summary", "upload", "change", "archive", "missing_buckets", "counters")
+COLUMN_ORDER = ("phase", "upload", "change", "archive", "unchanged", "bytes", "uri", "path", "to", "size")
+
+
+def _ordered(keys: Iterable[Any], preferred: tuple[str, ...]) -> list[Any]:
+    rank = {name: i for i, name in enumerate(preferred)}
+    return sorted(keys, key=lambda k: rank.get(k, len(rank)))
 
 
 def _is_scalar(value: Any) -> bool:
@@ -59,7 +67,7 @@ def _columns(items: list[Any]) -> list[str]:
     for item in items:
         if isinstance(item, Mapping):
             columns += [k for k in item if k not in columns]
-    return columns
+    return _ordered(columns, COLUMN_ORDER)
 
 
 def list_section(title: str, items: list[Any], max_rows: int) -> list[str]:
@@ -85,24 +93,20 @@ def render(plan: Mapping[str, Any], max_rows: int = DEFAULT_MAX_ROWS) -> str:
     release = plan.get("release", "?")
     lines = [f"### Release plan: {cell(release)} → {cell(env)}", ""]
 
-    scalars = [(k, v) for k, v in plan.items() if _is_scalar(v)]
-    order = {name: i for i, name in enumerate(HEADLINE_FIELDS)}
-    scalars.sort(key=lambda kv: order.get(kv[0], len(order)))
+    scalars = [k for k in _ordered(plan, HEADLINE_FIELDS) if _is_scalar(plan[k])]
     if scalars:
-        lines += table(["field", "value"], [[k, v] for k, v in scalars])
-        lines.append("")
-
-    counts = [
-        (k, v) for k, v in plan.items() if isinstance(v, Mapping) and v and all(map(_is_scalar, v.values()))
-    ]
-    for key, value in counts:
-        lines += [f"#### {cell(key)}", "", *table(list(value), [list(value.values())]), ""]
+        rows = [[k, "(none)" if plan[k] is None else plan[k]] for k in scalars]
+        lines += [*table(["field", "value"], rows), ""]
 
     details: list[tuple[str, Any]] = []
-    for key, value in plan.items():
+    for key in _ordered(plan, SECTION_ORDER):
+        value = plan[key]
         if isinstance(value, list):
             lines += list_section(key, value, max_rows)
-        elif isinstance(value, Mapping) and (key, value) not in counts:
+        elif isinstance(value, Mapping) and value and all(map(_is_scalar, value.values())):
+            columns = _ordered(value, COLUMN_ORDER)
+            lines += [f"#### {cell(key)}", "", *table(columns, [[value[c] for c in columns]]), ""]
+        elif isinstance(value, Mapping):
             if value and all(isinstance(v, list) for v in value.values()):
                 for sub, items in value.items():
                     lines += list_section(f"{key}: {sub}", items, max_rows)

@@ -129,3 +129,13 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, content: str | None, m
     proc = run(str(path))
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and message in proc.stderr and str(path) in proc.stderr
+
+
+def test_order_does_not_depend_on_key_order() -> None:
+    """The deployer prints its JSON with sorted keys; the summary reads the same either way."""
+    resorted = json.loads(json.dumps(PLAN, sort_keys=True))
+    out = plan_summary.render(resorted)
+    assert out == plan_summary.render(PLAN)
+    sections = [line for line in out.splitlines() if line.startswith("#### ")]
+    assert sections[:4] == ["#### summary", "#### upload (2)", "#### change (0)", "#### archive (1)"]
+    assert "| current_release | (none) |" in plan_summary.render({**PLAN, "current_release": None})
