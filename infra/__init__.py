@@ -1,0 +1,63 @@
+"""The cdktf app (on CDK Terrain): one construct per concern, one `PlatformStack` per GCP environment.
+
+Layout, top-down:
+
+- `stack.py`      `PlatformStack(app, env.name, env)`: composes the constructs below, the GCS backend and
+                  the outputs the deployer and the DAGs read.
+- `services.py`   the project's APIs; `network.py` VPC/subnet/NAT; `iam.py` service accounts, project roles,
+                  Workload Identity Federation; `cmek.py` key rings, keys and service-agent grants;
+                  `storage.py` buckets; `composer.py`; `dataproc.py`; `bigquery.py` datasets, taxonomy,
+                  masking, raw table; `pubsub.py` topics, schemas, subscriptions, dead letters;
+                  `monitoring.py` channels, alerts, log bucket, audit logs.
+- `contracts.py`  the tiny typed reader of `contracts/*.yaml` (Avro and BigQuery schemas from one file).
+- `app.py`        builds the App from every `platform: gcp` environment; `__main__.py` runs it.
+- `synth.py`      `python -m infra.synth` / `ensure_synth()`: synthesizes only when an input changed.
+
+Importing this package is cheap on purpose (`infra.synth` must answer in milliseconds when nothing
+changed): no cdktn, no pydantic here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NODE_BIN = REPO_ROOT / "node_modules" / ".bin"
+ENVIRONMENTS_DIR_VAR = "INFRA_ENVIRONMENTS_DIR"
+"""Names an alternate environments directory (tests, previews); the default is `environments/`."""
+
+
+def environments_dir() -> Path:
+    """The directory the app reads environment files from: `$INFRA_ENVIRONMENTS_DIR` or `environments/`."""
+    override = os.environ.get(ENVIRONMENTS_DIR_VAR)
+    return Path(override).resolve() if override else REPO_ROOT / "environments"
+
+
+def env_file(name: str) -> str:
+    """The environment file of `name`, as error messages should show it (relative to the repo if inside)."""
+    path = environments_dir() / f"{name}.yaml"
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def prefer_repo_node() -> None:
+    """Make jsii (and the CLIs it may spawn) use the repo's pinned Node 22, not the machine's Node.
+
+    jsii starts `node` from PATH at the first cdktn import; the machine's Node 20 is end-of-life and
+    makes jsii print a large warning. An explicit `JSII_NODE` set by the caller wins.
+    """
+    node = NODE_BIN / "node"
+    if not node.exists():
+        return
+    os.environ.setdefault("JSII_NODE", str(node))
+    path = os.environ.get("PATH", "")
+    if not path.startswith(str(NODE_BIN) + os.pathsep):
+        os.environ["PATH"] = f"{NODE_BIN}{os.pathsep}{path}"
+
+
+# Every `infra.*` module passes through here before it can import cdktn, so the right Node is chosen
+# before jsii starts it.
+prefer_repo_node()

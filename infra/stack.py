@@ -1,0 +1,156 @@
+"""`PlatformStack`: one environment's whole platform, composed from the constructs of this package.
+
+The stack is a pure function of its environment file (and the contracts its topics name): no
+`if env == "prod"` anywhere; what differs between dev and prod is data. Its state lives in the GCS
+bucket and prefix of `state` in the file.
+
+Outputs (what the deployer, the DAGs and the workflows read, `cdktf output <env>`):
+`project`, `region`, `composer_environment`, `composer_dag_gcs_prefix`, `composer_dag_bucket`,
+`artifacts_bucket`, `dataproc_staging_bucket`, `dataproc_temp_bucket`, `release_store`,
+`dataproc_cluster`, `datasets` (layer -> id), `raw_tables` (table -> `project.dataset.table`),
+`policy_tag_ids` (display name -> policy tag resource name), `service_accounts` (role -> e-mail),
+`workload_identity_provider` (for `google-github-actions/auth`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from cdktn import GcsBackend, TerraformOutput, TerraformResource, TerraformStack
+from cdktn_provider_google.provider import GoogleProvider
+from constructs import Construct
+
+from deployer.config import Environment
+from deployer.errors import ConfigError
+from infra import REPO_ROOT, env_file
+from infra.bigquery import BigQuery
+from infra.cmek import Cmek
+from infra.composer import Composer
+from infra.contracts import Contract, load_contract
+from infra.dataproc import Dataproc
+from infra.iam import Identities
+from infra.monitoring import Monitoring
+from infra.network import Network
+from infra.project import ProjectContext
+from infra.pubsub import INSPECT_SUFFIX, PubSub
+from infra.services import ProjectServices
+from infra.storage import Storage
+
+
+def load_topic_contracts(env: Environment) -> dict[str, Contract]:
+    """The contracts the environment's topics enforce, by `schema_file` as written in the file."""
+    contracts: dict[str, Contract] = {}
+    for topic, spec in env.pubsub.topics.items():
+        if not spec.schema_file:
+            continue
+        contract = contracts.get(spec.schema_file) or load_contract(REPO_ROOT / spec.schema_file)
+        if contract.event.topic != topic:
+            raise ConfigError(
+                f"{env_file(env.name)}: pubsub.topics.{topic}.schema_file: {spec.schema_file} declares "
+                f"topic {contract.event.topic!r}, not {topic!r}"
+            )
+        contracts[spec.schema_file] = contract
+    for name in env.pubsub.subscriptions:
+        if name.endswith(INSPECT_SUFFIX):
+            raise ConfigError(
+                f"{env_file(env.name)}: pubsub.subscriptions.{name}: names ending in {INSPECT_SUFFIX!r} are "
+                "reserved for the dead-letter inspection subscriptions"
+            )
+    return contracts
+
+
+class PlatformStack(TerraformStack):
+    """The stack `<env.name>`: services, network, identities, CMEK, buckets, Composer, Dataproc,
+    BigQuery, Pub/Sub, monitoring, and the outputs others read.
+
+    `release_clients`: IAM members (every environment's deployer account) granted on the release store
+    bucket, when this environment's file creates it (`buckets.releases`).
+    """
+
+    def __init__(
+        self, scope: Construct, id_: str, env: Environment, *, release_clients: Sequence[str] = ()
+    ) -> None:
+        super().__init__(scope, id_)
+        self.env = env
+        contracts = load_topic_contracts(env)
+
+        GoogleProvider(self, "google", project=env.project, region=env.region)
+        GcsBackend(self, bucket=env.state.bucket, prefix=env.state.prefix)
+
+        self.services = ProjectServices(self, "services", env)
+        self.project = ProjectContext(self, "project-info", env)
+        self.cmek = Cmek(self, "cmek", env, self.project) if env.cmek.enabled else None
+        self.network = Network(self, "network", env)
+        self.identities = Identities(self, "iam", env)
+        self.storage = Storage(self, "storage", env, self.identities, self.cmek, release_clients)
+        self.composer = Composer(
+            self, "composer", env, self.network, self.identities, self.project, self.cmek
+        )
+        self.dataproc = Dataproc(
+            self, "dataproc", env, self.network, self.identities, self.storage, self.cmek
+        )
+        self.bigquery = BigQuery(self, "bigquery", env, self.identities, self.cmek, list(contracts.values()))
+        self.pubsub = PubSub(self, "pubsub", env, self.identities, self.project, self.cmek, contracts)
+        self.monitoring = Monitoring(
+            self, "monitoring", env, self.identities, self.composer, self.dataproc, self.pubsub
+        )
+        self._after_services()
+        self._outputs()
+
+    def _after_services(self) -> None:
+        """Make every resource wait for the project's APIs (terraform cannot infer that ordering)."""
+        # Plain `type.logical_id` references: what terraform expects in depends_on.
+        services = [f"{s.terraform_resource_type}.{s.friendly_unique_id}" for s in self.services.services]
+        own = {id(s) for s in self.services.services}
+        for node in self.node.find_all():
+            if isinstance(node, TerraformResource) and id(node) not in own:
+                node.depends_on = [*(node.depends_on or []), *services]
+
+    def _output(self, name: str, value: Any, description: str) -> None:
+        TerraformOutput(self, name, value=value, description=description, static_id=True)
+
+    def _outputs(self) -> None:
+        env = self.env
+        self._output("project", env.project, "GCP project of the environment.")
+        self._output("region", env.region, "Region of the regional resources.")
+        self._output("composer_environment", self.composer.environment.name, "Composer environment name.")
+        self._output(
+            "composer_dag_gcs_prefix", self.composer.dag_gcs_prefix, "gs://<bucket>/dags of Composer."
+        )
+        self._output("composer_dag_bucket", self.composer.dag_bucket, "The Composer environment's bucket.")
+        self._output(
+            "artifacts_bucket", self.storage.name("artifacts"), "Release artifacts and deployer state."
+        )
+        self._output(
+            "dataproc_staging_bucket", self.storage.name("dataproc_staging"), "Dataproc staging bucket."
+        )
+        self._output("dataproc_temp_bucket", self.storage.name("dataproc_temp"), "Dataproc temp bucket.")
+        self._output("release_store", env.promotion.release_store, "Bucket of published releases (shared).")
+        self._output("dataproc_cluster", self.dataproc.cluster.name, "Cluster the Spark jobs run on.")
+        self._output(
+            "datasets",
+            {layer: ds.dataset_id for layer, ds in self.bigquery.datasets.items()},
+            "Layer -> dataset.",
+        )
+        self._output(
+            "raw_tables",
+            {
+                table_id: f"{env.project}.{env.bigquery.datasets['raw'].id}.{table_id}"
+                for table_id in self.bigquery.raw_tables
+            },
+            "Raw tables fed from Pub/Sub.",
+        )
+        self._output(
+            "policy_tag_ids", self.bigquery.policy_tag_ids(), "Policy tag resource name by display name."
+        )
+        self._output(
+            "service_accounts",
+            {name: account.email for name, account in self.identities.accounts.items()},
+            "Service account e-mails by role.",
+        )
+        self._output(
+            "workload_identity_provider",
+            self.identities.provider.name,
+            "WIF provider for google-github-actions/auth (workload_identity_provider input).",
+        )
