@@ -444,3 +444,19 @@ def test_rules_catch_a_bad_workflow() -> None:
         "prod: the promote command does not use the release staging got",
         "staging: has no `release` output",
     ]
+
+
+def test_promotion_runs_when_anything_a_release_holds_changes() -> None:
+    """Every source folder of a release component (deployer/release.py) is in promote.yml's paths."""
+    from deployer.release import COMPONENTS
+
+    sources = {
+        "dags": "composer",
+        "jobs": "dataproc_jobs",
+        "dbt": "dbt",
+        "gx": "gx",
+        "contracts": "contracts",
+    }
+    assert set(COMPONENTS) == set(sources)
+    paths = set(workflow("promote.yml")["on"]["push"]["paths"])
+    assert {f"{folder}/**" for folder in sources.values()} | {"environments/**", "deployer/**"} <= paths
