@@ -4,6 +4,18 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from deployer.commands import approval_commands, env_commands, promote_commands, release_commands
+from deployer.commands import (
+    approval_commands,
+    env_commands,
+    lineage_commands,
+    promote_commands,
+    release_commands,
+)
 
-COMMAND_MODULES: list[ModuleType] = [env_commands, release_commands, promote_commands, approval_commands]
+COMMAND_MODULES: list[ModuleType] = [
+    env_commands,
+    release_commands,
+    promote_commands,
+    approval_commands,
+    lineage_commands,
+]

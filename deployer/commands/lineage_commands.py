@@ -1,0 +1,28 @@
+"""`deployer lineage`: draw what a release ships, from Pub/Sub to the GX suites."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from deployer.lineage import write_lineage
+from deployer.release import load_local
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands of this module to `app`."""
+
+    @app.command()
+    def lineage(
+        release: Annotated[str, typer.Option("--release", help="A built release id (r-...).")],
+        out: Annotated[Path, typer.Option("--out", help="Folder for lineage.mmd and lineage.svg.")] = Path(
+            "demo-output"
+        ),
+    ) -> None:
+        """Write the release's lineage (topic -> raw -> Spark -> staging -> dbt -> GX) as Mermaid and SVG."""
+        local = load_local(release)
+        mmd, svg = write_lineage(local.path / "files", out)
+        typer.echo(f"wrote {mmd}")
+        typer.echo(f"wrote {svg}")
