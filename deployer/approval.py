@@ -88,6 +88,7 @@ def _write(gcs: Gcs, bucket: str, approval: Approval, generation: int) -> int:
             data,
             if_generation_match=generation,
             content_type="application/json",
+            bookkeeping=True,
         )
     except PreconditionFailed:
         raise Refused(

@@ -70,7 +70,7 @@ def append(
     )
     name = f"{AUDIT_PREFIX}{now.strftime('%Y%m%dT%H%M%S.%fZ')}-{uuid.uuid4().hex}.json"
     data = (json.dumps(entry.model_dump(mode="json"), sort_keys=True) + "\n").encode()
-    gcs.write(bucket, name, data, if_generation_match=0, content_type="application/json")
+    gcs.write(bucket, name, data, if_generation_match=0, content_type="application/json", bookkeeping=True)
     log.event(
         "audit", env=env, release=release, action=action, outcome=outcome, actor=actor.name, reason=reason
     )

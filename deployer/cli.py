@@ -13,6 +13,11 @@ from rich.console import Console
 
 from deployer.errors import DeployerError
 
+try:
+    from typer._click.exceptions import ClickException as _TyperClickException
+except ImportError:  # typer releases that use click itself
+    _TyperClickException = click.ClickException  # type: ignore[assignment, misc]
+
 app = typer.Typer(
     name="deployer",
     help="Build, check, promote and audit releases of the data platform.",
@@ -79,15 +84,16 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except typer.Abort:
         err_console.print("aborted", markup=False)
         sys.exit(1)
-    except (typer.BadParameter, typer.Exit) as exc:  # pragma: no cover - typer handles most itself
-        raise exc
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted", markup=False)
         sys.exit(130)
     except Exception as exc:  # click usage errors arrive here with standalone_mode=False
         if isinstance(exc, click.exceptions.Exit):
             sys.exit(exc.exit_code)
-        if isinstance(exc, click.ClickException):
+        # typer vendors its own click: its usage errors are not click.ClickException instances.
+        if isinstance(exc, click.ClickException | _TyperClickException):
             err_console.print(f"error: {exc.format_message()}", markup=False)
             sys.exit(2)
         from deployer.gcs import describe_error

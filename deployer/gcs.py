@@ -40,6 +40,7 @@ class Counters:
     """What one command sent to GCS; thread-safe."""
 
     requests: int = 0
+    writes: int = 0
     uploads: int = 0
     uploaded_bytes: int = 0
     downloads: int = 0
@@ -58,6 +59,7 @@ class Counters:
         with self._lock:
             return {
                 "api_calls": self.requests,
+                "writes": self.writes,
                 "uploads": self.uploads,
                 "uploaded_bytes": self.uploaded_bytes,
                 "downloads": self.downloads,
@@ -221,9 +223,11 @@ class Gcs:
         *,
         if_generation_match: int | None = None,
         content_type: str = "application/octet-stream",
+        bookkeeping: bool = False,
     ) -> int:
         """Write `data`; with `if_generation_match` the write happens only if the live generation is that one
         (0: only if absent). Raises google.api_core.exceptions.PreconditionFailed when the condition fails.
+        `bookkeeping` writes (lock, state, audit, approvals, reports) are not counted as uploads.
         Returns the new generation."""
         from google.api_core.exceptions import PreconditionFailed
 
@@ -240,8 +244,10 @@ class Gcs:
             if current is None or current.data != data:
                 raise
             return current.generation
-        self.counters.add("uploads")
-        self.counters.add("uploaded_bytes", len(data))
+        self.counters.add("writes")
+        if not bookkeeping:
+            self.counters.add("uploads")
+            self.counters.add("uploaded_bytes", len(data))
         return int(blob.generation or 0)
 
     def copy(self, src_bucket: str, src_name: str, dst_bucket: str, dst_name: str) -> None:

@@ -179,7 +179,12 @@ def acquire(
     for _attempt in range(2):
         try:
             generation = gcs.write(
-                bucket, LOCK_OBJECT, data, if_generation_match=0, content_type="application/json"
+                bucket,
+                LOCK_OBJECT,
+                data,
+                if_generation_match=0,
+                content_type="application/json",
+                bookkeeping=True,
             )
             return Lock(generation, info), broken
         except PreconditionFailed:

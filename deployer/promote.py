@@ -305,7 +305,12 @@ def promote(
 
             data = (json.dumps(report, indent=2, sort_keys=True) + "\n").encode()
             target.gcs.write(
-                target.artifacts, report_name, data, if_generation_match=0, content_type="application/json"
+                target.artifacts,
+                report_name,
+                data,
+                if_generation_match=0,
+                content_type="application/json",
+                bookkeeping=True,
             )
             report["report"] = report_name
         audit.append(

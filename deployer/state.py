@@ -107,7 +107,12 @@ def write_state(gcs: Gcs, bucket: str, state: State, generation: int) -> int:
     data = (json.dumps(state.model_dump(mode="json"), indent=2, sort_keys=True) + "\n").encode()
     try:
         return gcs.write(
-            bucket, STATE_OBJECT, data, if_generation_match=generation, content_type="application/json"
+            bucket,
+            STATE_OBJECT,
+            data,
+            if_generation_match=generation,
+            content_type="application/json",
+            bookkeeping=True,
         )
     except PreconditionFailed:
         raise Refused(

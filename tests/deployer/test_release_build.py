@@ -1,0 +1,133 @@
+"""`deployer release build`: an immutable bundle with a manifest, an id from the content, DAGs checked."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from deployer.release import REPO_ROOT, component_digest, parse_manifest, release_id_of
+from tests.deployer.conftest import Releases
+from tests.deployer.helpers import cli, dag_source, make_jobs, make_tree, one_line_error
+
+
+def build(root: Path, out: Path, jobs: Path | None, *extra: str):  # type: ignore[no-untyped-def]
+    args = ["release", "build", "--json", "--skip-checks", "--root", str(root), "--out", str(out)]
+    if jobs is not None:
+        args += ["--jobs-dir", str(jobs)]
+    return cli(*args, *extra)
+
+
+def test_layout_manifest_and_exclusions(releases: Releases) -> None:
+    path = releases.dir / releases.a
+    manifest = json.loads((path / "manifest.json").read_text())
+    paths = {f["path"] for f in manifest["files"]}
+    assert {"dags/a.py", "dags/b.py", "dags/c.py", "dags/lib/helpers.py", "dags/.airflowignore"} <= paths
+    assert {"jobs/jobs.json", "jobs/orders_job.py", "jobs/orders.zip", "jobs/pii-udf.jar"} <= paths
+    assert {"dbt/dbt_project.yml", "dbt/models/marts.sql", "gx/expectations/orders.json"} <= paths
+    assert "contracts/orders.yaml" in paths
+    # build output and caches never enter a release
+    assert not any(
+        part in {"target", "logs", "dbt_packages", "__pycache__", ".user.yml"}
+        for p in paths
+        for part in p.split("/")
+    )
+    for entry in manifest["files"]:
+        data = (path / "files" / entry["path"]).read_bytes()
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+        assert entry["size"] == len(data)
+    assert {"release", "created", "builder", "git", "components", "files"} <= set(manifest)
+    assert set(manifest["git"]) == {"commit", "dirty"}
+    parsed = parse_manifest((path / "manifest.json").read_bytes(), "test")
+    assert release_id_of(parsed.files) == releases.a
+    assert parsed.components["jobs"] == component_digest(parsed.component_files("jobs"), "jobs")
+
+
+def test_id_comes_from_content_only(tmp_path: Path) -> None:
+    root = make_tree(tmp_path / "src", {"a.py": dag_source("dag_a")})
+    jobs = make_jobs(tmp_path / "jobs")
+    first = build(root, tmp_path / "out", jobs)
+    assert first.code == 0, first.err
+    again = build(root, tmp_path / "out2", jobs)  # another folder, another time: the same id
+    assert again.json()["release"] == first.json()["release"]
+    os.utime(root / "composer" / "dags" / "a.py", (1, 1))
+    reused = build(root, tmp_path / "out", jobs)
+    assert reused.json() | {"seconds": 0} == first.json() | {"seconds": 0, "reused": True}
+    (root / "composer" / "dags" / "a.py").write_text(dag_source("dag_a", task="other"))
+    changed = build(root, tmp_path / "out", jobs)
+    assert changed.json()["release"] != first.json()["release"]
+    assert changed.json()["digests"]["jobs"] == first.json()["digests"]["jobs"]
+    assert changed.json()["digests"]["dags"] != first.json()["digests"]["dags"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        [first.json()["release"], changed.json()["release"]]
+    )
+
+
+def test_broken_dag_refused_naming_the_file(tmp_path: Path) -> None:
+    root = make_tree(
+        tmp_path / "src",
+        {
+            "good.py": dag_source("dag_good"),
+            "broken.py": dag_source("dag_broken") + "\nimport no_such_module_xyz\n",
+        },
+    )
+    result = build(root, tmp_path / "out", None)
+    line = one_line_error(result)
+    assert "composer/dags/broken.py" in line
+    assert "no_such_module_xyz" in line
+    assert not any((tmp_path / "out").glob("r-*"))
+
+
+def test_syntax_error_refused(tmp_path: Path) -> None:
+    root = make_tree(tmp_path / "src", {"bad.py": "from airflow.sdk import DAG\ndef (:\n"})
+    line = one_line_error(build(root, tmp_path / "out", None))
+    assert "composer/dags/bad.py" in line and "SyntaxError" in line
+
+
+@pytest.mark.parametrize("name", ["evil\\name.py", "sub\\..\\x.py"])
+def test_backslash_names_refused(tmp_path: Path, name: str) -> None:
+    root = make_tree(tmp_path / "src", {"a.py": dag_source("dag_a")})
+    (root / "composer" / "dags" / name).write_text("x = 1\n")
+    line = one_line_error(build(root, tmp_path / "out", None))
+    assert "unsafe file name" in line
+
+
+@pytest.mark.parametrize("ref", ["../../etc/passwd", "/etc/passwd", "missing.py"])
+def test_jobs_json_must_name_files_of_the_release(tmp_path: Path, ref: str) -> None:
+    root = make_tree(tmp_path / "src", {"a.py": dag_source("dag_a")})
+    jobs = make_jobs(tmp_path / "jobs")
+    spec = json.loads((jobs / "jobs.json").read_text())
+    spec["jobs"]["orders_daily"]["py_files"] = [ref]
+    (jobs / "jobs.json").write_text(json.dumps(spec))
+    line = one_line_error(build(root, tmp_path / "out", jobs))
+    assert "jobs" in line
+
+
+def test_bad_arguments(tmp_path: Path) -> None:
+    assert "--root" in one_line_error(build(tmp_path / "nope", tmp_path / "out", None))
+    root = make_tree(tmp_path / "src", {})
+    assert "no DAG files" in one_line_error(build(root, tmp_path / "out", None))
+    root2 = make_tree(tmp_path / "src2", {"a.py": dag_source("dag_a")})
+    assert "--jobs-dir" in one_line_error(build(root2, tmp_path / "out", tmp_path / "missing-jobs"))
+
+
+@pytest.mark.slow
+def test_builds_the_real_repository(tmp_path: Path) -> None:
+    if not (REPO_ROOT / "dataproc_jobs" / "build.py").is_file():
+        pytest.skip("dataproc_jobs/build.py does not exist yet (the Spark build is written in parallel)")
+    if shutil.which("javac") is None:
+        pytest.skip("no JDK (javac) on this machine: `make setup` installs one")
+    if not any((REPO_ROOT / "composer" / "dags").glob("*.py")):
+        pytest.skip("composer/dags has no DAG files yet")
+    result = cli("release", "build", "--json", "--out", str(tmp_path / "out"))
+    assert result.code == 0, result.err
+    summary = result.json()
+    assert summary["components"]["dags"] > 0 and summary["components"]["jobs"] > 0
+    manifest = parse_manifest((Path(summary["path"]) / "manifest.json").read_bytes(), "real build")
+    assert "jobs/jobs.json" in manifest.by_path()
+    again = cli("release", "build", "--json", "--out", str(tmp_path / "out"))
+    assert again.json()["release"] == summary["release"], "the Spark build must be deterministic"
