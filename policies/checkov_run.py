@@ -404,12 +404,16 @@ def check_stacks(
     return Report(results=results, stacks=list(stack_files), problems=problems + stale)
 
 
-def _ensure_synth() -> None:
+def _ensure_synth() -> Path:
+    """The stacks folder of the current inputs (synthesized only when an input changed)."""
+    from infra.synth import SynthError, ensure_synth
+
     try:
-        from infra.synth import ensure_synth
-    except ImportError:
-        return
-    ensure_synth()
+        return ensure_synth() / "stacks"
+    except SynthError as exc:
+        error = DeployerError(f"synth failed: {exc}")
+        error.exit_code = exc.exit_code
+        raise error from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -425,10 +429,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", "-v", action="store_true", help="also list every skipped result")
     args = parser.parse_args(argv)
     try:
-        if args.stacks_dir is None:
-            _ensure_synth()
-        stack_files = find_stacks(args.stacks_dir or STACKS_DIR, args.stacks)
-        known = [p.parent.name for p in (args.stacks_dir or STACKS_DIR).glob(f"*/{STACK_FILE}")]
+        stacks_dir = args.stacks_dir or _ensure_synth()
+        stack_files = find_stacks(stacks_dir, args.stacks)
+        known = [p.parent.name for p in stacks_dir.glob(f"*/{STACK_FILE}")]
         report = check_stacks(stack_files, load_skips(args.skips, known_stacks=known), skips_file=args.skips)
     except DeployerError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,15 +1,16 @@
 """CKV_ACME_2: every resource that takes labels carries `env`, `owner` and `cost-center`.
 
 "Takes labels" comes from the provider schema (`acme_labelled_types`, generated), so a new resource
-type is covered without editing this file. The labels that count are the ones terraform applies: the
-provider's `default_labels` merged with the resource's own `labels`.
+type is covered without editing this file; so does the argument holding them (`user_labels` for the
+monitoring resources, `labels` elsewhere). The labels that count are the ones terraform applies: the
+provider's `default_labels` merged with the resource's own (`default_labels` only reach `labels`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from acme_labelled_types import LABELLED_TYPES
+from acme_labelled_types import LABEL_ARGUMENT, LABELLED_TYPES
 from acme_stack import StackCheck, provider_config
 from checkov.common.models.enums import CheckCategories, CheckResult
 
@@ -38,19 +39,22 @@ class RequiredLabels(StackCheck):
         self, stack: dict[str, Any], resource_type: str, name: str, resource: dict[str, Any]
     ) -> tuple[CheckResult, list[str]]:
         """Fail when a required label is missing or empty after merging the provider's defaults."""
-        self.evaluated_keys = ["labels"]
+        argument = LABEL_ARGUMENT[resource_type]
+        self.evaluated_keys = [argument]
         labels: dict[str, Any] = {}
         defaults = provider_config(stack, resource_type, resource).get("default_labels")
-        if isinstance(defaults, dict):
+        if isinstance(defaults, dict) and argument == "labels":
             labels.update(defaults)
-        own = resource.get("labels")
+        own = resource.get(argument)
         if isinstance(own, dict):
             labels.update(own)
         elif own is not None:
-            return CheckResult.FAILED, [f"labels is an expression ({own!r}), not a map the policy can read"]
+            return CheckResult.FAILED, [
+                f"{argument} is an expression ({own!r}), not a map the policy can read"
+            ]
         missing = [key for key in REQUIRED_LABELS if not str(labels.get(key) or "").strip()]
         if missing:
-            return CheckResult.FAILED, [f"labels lack {', '.join(missing)}"]
+            return CheckResult.FAILED, [f"{argument} lack {', '.join(missing)}"]
         return CheckResult.PASSED, []
 
 

@@ -58,13 +58,24 @@ EXPECTED: dict[str, dict[str, tuple[set[str], set[str]]]] = {
     },
     "CKV_ACME_2": {
         # Names shared by a bucket, a topic and a service account: the type is resolved from the line.
-        "required_labels/pass": ({"google_storage_bucket.orders", "google_pubsub_topic.orders"}, set()),
+        # A notification channel's labels are its settings: its labels are `user_labels`.
+        "required_labels/pass": (
+            {
+                "google_storage_bucket.orders",
+                "google_pubsub_topic.orders",
+                "google_monitoring_notification_channel.email",
+            },
+            set(),
+        ),
+        # The provider's default_labels (env only here) count for `labels`, never for `user_labels`.
         "required_labels/fail": (
             {"google_bigquery_dataset.labelled"},
             {
                 "google_storage_bucket.orders",
                 "google_pubsub_topic.orders",
                 "google_bigquery_dataset.unlabelled",
+                "google_monitoring_notification_channel.settings_only",
+                "google_monitoring_alert_policy.unlabelled_alert",
             },
         ),
     },
@@ -191,7 +202,11 @@ def test_failing_fixtures_fail_for_the_stated_reason(custom_results: list[Result
         return " ".join(found.details)
 
     assert "0.0.0.0/0" in why("CKV_ACME_1", "google_composer_environment.open_ipv4")
-    assert why("CKV_ACME_2", "google_storage_bucket.orders") == "labels lack cost-center"
+    assert why("CKV_ACME_2", "google_pubsub_topic.orders") == "labels lack owner"  # empty owner
+    assert why("CKV_ACME_2", "google_bigquery_dataset.unlabelled") == "labels lack owner, cost-center"
+    assert why("CKV_ACME_2", "google_monitoring_alert_policy.unlabelled_alert") == (
+        "user_labels lack env, owner, cost-center"
+    )
     assert "region us" in why("CKV_ACME_3", "google_bigquery_dataset.us_pii")
     assert "own topic" in why("CKV_ACME_4", "google_pubsub_subscription.own_topic")
     assert "roles/editor" in why("CKV_ACME_6", "google_project_iam_policy.from_data")

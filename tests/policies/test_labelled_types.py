@@ -19,8 +19,9 @@ def test_list_has_the_platform_resources_and_not_label_descriptor_types() -> Non
         "google_pubsub_subscription",
         "google_kms_crypto_key",
     ):
-        assert f'"{rtype}",' in text
+        assert f'"{rtype}": "labels",' in text
+    assert '"google_monitoring_notification_channel": "user_labels",' in text
     # `labels` is a list of label descriptors there, not a map of labels.
-    assert '"google_monitoring_metric_descriptor",' not in text
+    assert '"google_monitoring_metric_descriptor"' not in text
     # No labels argument at all.
-    assert '"google_service_account",' not in text
+    assert '"google_service_account"' not in text
