@@ -42,11 +42,6 @@ from infra.network import Network
 from infra.project import ProjectContext
 
 
-def composer_environment_name(env: Environment) -> str:
-    """The Composer environment's name; the deployer resolves the DAG bucket through it."""
-    return env.resource_name("composer")
-
-
 def workloads(env: Environment) -> ComposerEnvironmentConfigWorkloadsConfig:
     """Composer 3 workloads (scheduler, triggerer, DAG processor, web server, workers) from the file."""
     w = env.composer.workloads
@@ -106,7 +101,7 @@ class Composer(Construct):
             "environment",
             project=env.project,
             region=env.region,
-            name=composer_environment_name(env),
+            name=env.composer_environment_name(),
             labels=env.labels.as_dict(),
             config=ComposerEnvironmentConfigA(
                 environment_size=env.composer.environment_size,

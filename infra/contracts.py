@@ -4,7 +4,7 @@ A contract declares an event once: its Pub/Sub topic, its raw BigQuery table and
 (`name`, `type`, `mode`, `description`, optional `pii` naming a policy tag by display name). Infra turns
 it into the Pub/Sub Avro schema and the raw table's BigQuery schema, so the two never drift apart.
 
-Reading is strict: an unknown key on a column is an error, not ignored, because a misspelt `pii` would
+Reading is strict: an unknown key on a column is an error (dbt `tests` aside), because a misspelt `pii` would
 silently publish a PII column without its policy tag. Errors name the file and the field.
 
 Type mapping (BigQuery standard SQL -> Avro; the table schema uses BigQuery's canonical legacy names,
@@ -50,7 +50,7 @@ TYPES: dict[str, tuple[str, Any]] = {
     "JSON": ("JSON", "string"),
 }
 MODES = ("REQUIRED", "NULLABLE", "REPEATED")
-COLUMN_KEYS = {"name", "type", "mode", "description", "pii"}
+COLUMN_KEYS = {"name", "type", "mode", "description", "pii", "tests"}  # `tests`: dbt's, not infra's
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,299}$")
 
 

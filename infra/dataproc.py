@@ -49,11 +49,6 @@ NETWORK_TAG = "dataproc"
 BOOT_DISK_TYPE = "pd-balanced"
 
 
-def dataproc_cluster_name(env: Environment) -> str:
-    """The cluster's name; the runtime config the deployer renders points the DAGs at it."""
-    return env.resource_name("etl")
-
-
 class Dataproc(Construct):
     """Autoscaling policy `<prefix>-etl-autoscaling` and cluster `<prefix>-etl` that uses it."""
 
@@ -70,7 +65,7 @@ class Dataproc(Construct):
         super().__init__(scope, id_)
         spec = env.dataproc
         bounds = spec.autoscaling
-        self.cluster_name = dataproc_cluster_name(env)
+        self.cluster_name = env.dataproc_cluster_name()
         self.policy = DataprocAutoscalingPolicy(
             self,
             "autoscaling",

@@ -54,7 +54,7 @@ from cdktn_provider_google.secret_manager_secret_iam_member import SecretManager
 from constructs import Construct
 
 from deployer.config import Environment
-from infra.composer import Composer, composer_environment_name
+from infra.composer import Composer
 from infra.dataproc import Dataproc
 from infra.iam import Identities
 from infra.pubsub import INSPECT_SUFFIX, PubSub
@@ -157,7 +157,7 @@ class Monitoring(Construct):
         )
 
         # Literal names (not references): alerts need not wait half an hour for Composer to exist.
-        composer_name = composer_environment_name(env)
+        composer_name = env.composer_environment_name()
         self.alerts: dict[str, MonitoringAlertPolicy] = {}
         self._alert(
             "dag-failed",
@@ -243,7 +243,7 @@ class Monitoring(Construct):
             location=env.region,
             bucket_id=env.resource_name("platform-logs"),
             retention_days=spec.log_retention_days,
-            description=f"Logs of the {env.name} data platform, kept {spec.log_retention_days} days.",
+            description=f"Logs of the {env.name} data platform (retention: monitoring.log_retention_days).",
         )
         self.sink = LoggingProjectSink(
             self,

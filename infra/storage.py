@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from cdktn import TerraformResource
 from cdktn_provider_google.storage_bucket import (
     StorageBucket,
     StorageBucketEncryption,
@@ -166,10 +167,10 @@ class Storage(Construct):
         if "releases" in self.buckets:
             # Literal e-mails (other environments' accounts live in other projects); our own account
             # must exist first, hence the explicit dependency.
+            own = [identities.accounts["deployer"]]
             for i, member in enumerate(dict.fromkeys(release_clients)):
                 for role in ("roles/storage.objectCreator", "roles/storage.objectViewer"):
-                    grant = self.grant("releases", role, member, f"client-{i}")
-                    grant.depends_on = [identities.accounts["deployer"].fqn]
+                    self.grant("releases", role, member, f"client-{i}", depends_on=own)
 
     def grant(
         self,
@@ -178,6 +179,7 @@ class Storage(Construct):
         member: str,
         who: str,
         condition: StorageBucketIamMemberCondition | None = None,
+        depends_on: Sequence[TerraformResource] | None = None,
     ) -> StorageBucketIamMember:
         """Grant `role` on bucket `bucket` (a key of `buckets`) to `member` (`who` names it in the id)."""
         return StorageBucketIamMember(
@@ -187,6 +189,7 @@ class Storage(Construct):
             role=role,
             member=member,
             condition=condition,
+            depends_on=depends_on,
         )
 
     def name(self, bucket: str) -> str:

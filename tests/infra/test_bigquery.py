@@ -1,0 +1,121 @@
+"""BigQuery: datasets and their IAM, the activated taxonomy, one tag per PII class, masking, raw table."""
+
+from __future__ import annotations
+
+import json
+
+from deployer.config import Environment
+from infra import REPO_ROOT
+from infra.contracts import load_contract
+from tests.infra.conftest import Stack, resources
+
+ORDERS = load_contract(REPO_ROOT / "contracts" / "orders.yaml")
+
+
+def test_three_datasets_with_labels_and_location(
+    stacks: dict[str, Stack], envs: dict[str, Environment]
+) -> None:
+    for name, stack in stacks.items():
+        env = envs[name]
+        datasets = resources(stack, "google_bigquery_dataset")
+        assert set(datasets) == {"bigquery/dataset-raw", "bigquery/dataset-staging", "bigquery/dataset-marts"}
+        for layer, spec in env.bigquery.datasets.items():
+            body = datasets[f"bigquery/dataset-{layer}"]
+            assert body["dataset_id"] == spec.id
+            assert body["location"] == env.bigquery.location
+            assert body["labels"] == env.labels.as_dict()
+            assert body["delete_contents_on_destroy"] is False
+            assert "access" not in body  # grants are additive iam_member resources
+
+
+def test_dataset_iam(stacks: dict[str, Stack], envs: dict[str, Environment]) -> None:
+    for name, stack in stacks.items():
+        env = envs[name]
+        members = resources(stack, "google_bigquery_dataset_iam_member")
+        readers = {(layer, m) for layer, spec in env.bigquery.datasets.items() for m in spec.readers}
+        got_readers = {
+            (path.split("/")[1].split("-")[1], body["member"])
+            for path, body in members.items()
+            if "-reader-" in path
+        }
+        assert got_readers == readers
+        assert all(b["role"] == "roles/bigquery.dataViewer" for p, b in members.items() if "-reader-" in p)
+        assert members["bigquery/dataset-raw-dataproc"]["role"] == "roles/bigquery.dataViewer"
+        assert members["bigquery/dataset-staging-dataproc"]["role"] == "roles/bigquery.dataEditor"
+        assert members["bigquery/dataset-marts-composer"]["role"] == "roles/bigquery.dataEditor"
+        assert "bigquery/dataset-marts-dataproc" not in members
+
+
+def test_taxonomy_activated_with_one_tag_per_pii_class(
+    stacks: dict[str, Stack], envs: dict[str, Environment]
+) -> None:
+    for name, stack in stacks.items():
+        env = envs[name]
+        taxonomies = resources(stack, "google_data_catalog_taxonomy")
+        assert len(taxonomies) == 1
+        taxonomy = taxonomies["bigquery/taxonomy"]
+        assert taxonomy["activated_policy_types"] == ["FINE_GRAINED_ACCESS_CONTROL"]
+        assert taxonomy["display_name"] == env.bigquery.taxonomy.display_name
+        assert taxonomy["region"] == env.bigquery.location.lower()
+        tags = resources(stack, "google_data_catalog_policy_tag")
+        assert sorted(t["display_name"] for t in tags.values()) == sorted(env.policy_tag_names())
+        assert all("google_data_catalog_taxonomy.bigquery_taxonomy" in t["taxonomy"] for t in tags.values())
+
+
+def test_fine_grained_readers(stacks: dict[str, Stack], envs: dict[str, Environment]) -> None:
+    for name, stack in stacks.items():
+        env = envs[name]
+        grants = resources(stack, "google_data_catalog_policy_tag_iam_member")
+        tags = len(env.policy_tag_names())
+        assert len(grants) == tags * (len(env.bigquery.taxonomy.fine_grained_readers) + 2)
+        assert {g["role"] for g in grants.values()} == {"roles/datacatalog.categoryFineGrainedReader"}
+        members = {g["member"] for g in grants.values()}
+        assert set(env.bigquery.taxonomy.fine_grained_readers) <= members
+        assert not set(env.bigquery.taxonomy.masked_readers) & members
+
+
+def test_masking_policy_per_tag_with_masked_readers(
+    stacks: dict[str, Stack], envs: dict[str, Environment]
+) -> None:
+    for name, stack in stacks.items():
+        env = envs[name]
+        policies = resources(stack, "google_bigquery_datapolicy_data_policy")
+        expected = {t.display_name: t.masking for t in env.bigquery.taxonomy.policy_tags}
+        assert len(policies) == len(expected)
+        tags = resources(stack, "google_data_catalog_policy_tag")
+        for path, policy in policies.items():
+            tag_path = path.replace("/masking-", "/tag-")
+            display = tags[tag_path]["display_name"]
+            assert policy["data_policy_type"] == "DATA_MASKING_POLICY"
+            assert policy["data_masking_policy"]["predefined_expression"] == expected[display]
+            assert policy["location"] == env.bigquery.location.lower()
+            assert tag_path.replace("/", "_") in policy["policy_tag"]
+        readers = resources(stack, "google_bigquery_datapolicy_data_policy_iam_member")
+        assert len(readers) == len(expected) * len(env.bigquery.taxonomy.masked_readers)
+        assert {r["role"] for r in readers.values()} == {"roles/bigquerydatapolicy.maskedReader"}
+        assert {r["member"] for r in readers.values()} == set(env.bigquery.taxonomy.masked_readers)
+
+
+def test_raw_table_from_the_contract(stacks: dict[str, Stack], envs: dict[str, Environment]) -> None:
+    for name, stack in stacks.items():
+        tables = resources(stack, "google_bigquery_table")
+        table = tables[f"bigquery/raw-{ORDERS.event.raw_table}"]
+        assert table["table_id"] == ORDERS.event.raw_table
+        assert "bigquery_dataset-raw" in table["dataset_id"]
+        assert table["time_partitioning"] == {"type": "DAY", "field": "event_time"}
+        assert table["labels"] == envs[name].labels.as_dict()
+        assert table["deletion_protection"] is True
+        schema = json.loads(table["schema"])
+        assert [f["name"] for f in schema] == [c.name for c in ORDERS.event.columns]
+        tags = {
+            t["display_name"]: key.replace("/", "_")
+            for key, t in resources(stack, "google_data_catalog_policy_tag").items()
+        }
+        for field, column in zip(schema, ORDERS.event.columns, strict=True):
+            if column.pii:
+                (ref,) = field["policyTags"]["names"]
+                assert ref.startswith(f"${{google_data_catalog_policy_tag.{tags[column.pii]}_")
+                assert ref.endswith(".name}")
+            else:
+                assert "policyTags" not in field
+        assert sum(1 for f in schema if "policyTags" in f) == 3
