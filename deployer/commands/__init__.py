@@ -6,6 +6,7 @@ from types import ModuleType
 
 from deployer.commands import (
     approval_commands,
+    check_commands,
     env_commands,
     lineage_commands,
     promote_commands,
@@ -18,4 +19,5 @@ COMMAND_MODULES: list[ModuleType] = [
     promote_commands,
     approval_commands,
     lineage_commands,
+    check_commands,
 ]
