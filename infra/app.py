@@ -54,4 +54,5 @@ def main() -> None:
     """
     outdir = Path(os.environ.get("CDKTF_OUTDIR") or "cdktf.out")
     (outdir / HASH_FILE).unlink(missing_ok=True)
+    outdir.mkdir(parents=True, exist_ok=True)  # the App creates only the last level
     build_app().synth()

@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import fcntl
 import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -139,6 +141,16 @@ def _app_env(scratch: Path, environments: Path) -> dict[str, str]:
     return env
 
 
+def _die_with_parent() -> None:
+    """In the app's process: get SIGKILL when the synth that started it dies (Linux `PR_SET_PDEATHSIG`).
+
+    Otherwise a killed synth would leave its app running, writing into a scratch directory that
+    the next synth has already swept.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
 def _run_app(scratch: Path, environments: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "infra"],
@@ -147,6 +159,7 @@ def _run_app(scratch: Path, environments: Path) -> None:
         capture_output=True,
         text=True,
         check=False,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
     if proc.returncode != 0:
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
