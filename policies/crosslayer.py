@@ -596,12 +596,15 @@ def check_contract_evolution(view: Path, previous: Path) -> list[Finding]:
         changes = _changes(old, new)
         if not changes:
             continue
+        bumped = new.version > old.version
         shown, declared, problems = _migration(view, new.domain, new.version)
+        if not bumped:
+            shown = f"{MIGRATIONS_DIR}/{new.domain}-{old.version + 1}.yaml"
         findings += problems
         for section, column, change, detail in changes:
-            if new.version > old.version and change in declared.get((section, column), set()):
+            if bumped and change in declared.get((section, column), set()):
                 continue
-            bump = "" if new.version > old.version else f"bump version above {old.version} and "
+            bump = "" if bumped else f"bump version to {old.version + 1} and "
             findings.append(
                 Finding(
                     "contract-evolution",
