@@ -182,6 +182,11 @@ class Identities(Construct):
         return str(self.accounts[name].email)
 
 
+def account_email(env: Environment, name: str) -> str:
+    """E-mail of the account `name` (composer, dataproc, deployer, infra) of `env`, known before apply."""
+    return f"{env.resource_name(name)}@{env.project}.iam.gserviceaccount.com"
+
+
 def github_condition(env: Environment) -> str:
     """The CEL `attribute_condition` of the GitHub provider: repository id, ref and, if set, environment."""
     parts = [
