@@ -72,7 +72,7 @@ def check_as(env: Environment, as_name: str | None) -> None:
 def resolve(env: Environment, as_name: str | None, credentials: Any = None) -> Actor:
     """The actor for a command on `env`; `as_name` is the `--as` option (local platform only)."""
     if env.platform == "local":
-        name = as_name or os.environ.get("USER") or _login()
+        name = as_name if as_name is not None else (os.environ.get("USER") or _login())
         if not _NAME_RE.fullmatch(name):
             raise ConfigError(
                 f"--as: {name!r} is not a valid name (letters, digits and ._@+:- only, at most 128)"

@@ -5,7 +5,8 @@ write the phase to the file `DEPLOYER_TEST_PAUSE_SIGNAL`, when set) and sleep, h
 reaches the point, until it is killed. Phases of a promotion, in order:
 
     locked, artifacts-upload:N, artifacts, data-upload:N, data, runtime-config, dags-upload:N, dags,
-    archive-copied, archived, before-state, after-state, after-approval, before-unlock
+    archive-copy:N, archive-copied, before-state, after-state, after-approval, archive-remove:N, archived,
+    before-unlock
 
 `<phase>-upload:N` pauses after N uploads of that phase completed (with parallel uploads, other workers
 finish the upload they are in). Unset, every call is a dictionary lookup and nothing more.

@@ -139,6 +139,18 @@ def _list(target: Target, bucket: str, prefix: str, missing: list[str]) -> dict[
         return {}
 
 
+def archive_label(state: State, release: str, name: str) -> str | None:
+    """The release a DAG object leaving the folder is archived under: the one live before this promotion.
+    When a killed promotion of `release` already recorded its state, the objects it was archiving are
+    listed in the state (`leaving`) with the release they came from (`replaced`)."""
+    current = state.current
+    if current is None:
+        return None
+    if current.release == release and name in current.leaving:
+        return current.replaced
+    return current.release
+
+
 def archive_prefix(previous: str | None) -> str:
     """`archive/<UTC date>/<release that was live>/` (`unreleased` when none was recorded)."""
     return f"archive/{utc_now().strftime('%Y-%m-%d')}/{previous or 'unreleased'}/"
@@ -217,14 +229,15 @@ def compute(target: Target, store: ReleaseStore, published: PublishedRelease, st
         key=lambda info: info.name,
     )
     archive: list[ArchiveMove] = []
-    if leaving:
-        prefix = archive_prefix(previous)
-        archived = _list(target, artifacts, prefix + "dags/", missing)
-        for info in leaving:
-            dest = prefix + info.name
-            have = archived.get(dest)
-            copied = have is not None and have.md5 == info.md5 and have.size == info.size
-            archive.append(ArchiveMove(info.name, info.generation, info.size, artifacts, dest, copied))
+    listed: dict[str, dict[str, ObjInfo]] = {}
+    for info in leaving:
+        prefix = archive_prefix(archive_label(state, manifest.release, info.name))
+        if prefix not in listed:
+            listed[prefix] = _list(target, artifacts, prefix + "dags/", missing)
+        dest = prefix + info.name
+        have = listed[prefix].get(dest)
+        copied = have is not None and have.md5 == info.md5 and have.size == info.size
+        archive.append(ArchiveMove(info.name, info.generation, info.size, artifacts, dest, copied))
     extra = sorted(
         f"gs://{bucket}/{name}"
         for (bucket, name) in present

@@ -4,9 +4,9 @@
     2. check the approval gate (environments with `promotion.requires_approval`)
     3. Spark artifacts -> dbt and GX -> runtime config -> DAGs (so no DAG ever points at a missing artifact;
        artifacts are content-addressed and never removed)
-    4. archive what leaves the DAG folder (copy, then remove)
-    5. write the state record (generation-conditioned), mark the approval used, write the report and the
-       audit entry, release the lock
+    4. copy what leaves the DAG folder to the archive
+    5. write the state record (generation-conditioned) and mark the approval used
+    6. remove what was archived from the DAG folder; write the report and the audit entry; release the lock
 
 Killed at any point, running it again converges: every step compares what is there with what should be
 (one listing per prefix) and does only what is missing. A completed promotion run again uploads nothing.
@@ -108,17 +108,21 @@ def _upload(store: ReleaseStore, published: PublishedRelease, plan: Plan) -> Cal
     return one
 
 
-def _archive(target: Target, plan: Plan, quiet: bool) -> tuple[int, int]:
-    """Copy what leaves the DAG folder to the archive, then remove it. Returns (copied, removed)."""
-    from google.api_core.exceptions import PreconditionFailed
-
+def _archive_copy(target: Target, plan: Plan, quiet: bool) -> int:
+    """Copy what leaves the DAG folder to the archive (skipping copies already there). Returns the count."""
     to_copy = [a for a in plan.archive if not a.copied]
 
     def copy(move: ArchiveMove) -> None:
         target.gcs.copy(plan.composer_bucket, move.name, move.archive_bucket, move.archive_name)
 
     run_all(to_copy, copy, label="archiving", phase="archive-copy", quiet=quiet)
-    pause.point("archive-copied")
+    return len(to_copy)
+
+
+def _archive_remove(target: Target, plan: Plan, quiet: bool) -> int:
+    """Remove what was archived from the DAG folder (conditioned on the generation that was copied)."""
+    from google.api_core.exceptions import PreconditionFailed
+
     removed = 0
 
     def remove(move: ArchiveMove) -> None:
@@ -134,7 +138,7 @@ def _archive(target: Target, plan: Plan, quiet: bool) -> tuple[int, int]:
             )
 
     run_all(plan.archive, remove, label="removing archived DAG files", phase="archive-remove", quiet=quiet)
-    return len(to_copy), removed
+    return removed
 
 
 def _settle_approval(target: Target, live: Live | None, fresh: approval.Stored | None, by: str) -> str | None:
@@ -234,15 +238,18 @@ def promote(
             )
             pause.point(phase)
         p0 = time.monotonic()
-        copied, removed = _archive(target, plan, quiet)
+        copied = _archive_copy(target, plan, quiet)
         phases["archive"] = round(time.monotonic() - p0, 3)
-        pause.point("archived")
+        pause.point("archive-copied")
 
+        # The state goes live once everything the release needs is in place, and before anything is
+        # removed: at no moment does it name a release whose files are not all there.
         p0 = time.monotonic()
         pause.point("before-state")
         current = state.current
         same = current is not None and current.release == release_id and current.digest == published.digest
         changed = bool(plan.uploads or plan.archive)
+        replaced = (current.replaced if same else current.release) if current else None
         report_name = f"{REPORTS_PREFIX}{started_at.strftime('%Y%m%dT%H%M%S.%fZ')}-{release_id}.json"
         approval_id = fresh.approval.id if fresh else (current.approval_id if same and current else None)
         approved_by = (
@@ -261,6 +268,8 @@ def promote(
                 files=_files(published),
                 components=dict(published.manifest.components),
                 report=report_name,
+                replaced=replaced,
+                leaving=list(current.leaving) if same and current else [a.name for a in plan.archive],
             )
             write_state(target.gcs, target.artifacts, state.with_current(live), generation)
             current = live
@@ -269,6 +278,11 @@ def promote(
         pause.point("after-approval")
         phases["state"] = round(time.monotonic() - p0, 3)
 
+        p0 = time.monotonic()
+        removed = _archive_remove(target, plan, quiet)
+        phases["archive"] = round(phases["archive"] + time.monotonic() - p0, 3)
+        pause.point("archived")
+
         outcome: Literal["ok", "unchanged"] = "ok" if (changed or not same) else "unchanged"
         report: dict[str, Any] = {
             "env": env.name,
@@ -276,7 +290,7 @@ def promote(
             "digest": published.digest,
             "kind": kind,
             "outcome": outcome,
-            "previous_release": state.current.release if state.current else None,
+            "previous_release": replaced,
             "actor": actor.name,
             "authenticated": actor.authenticated,
             "approval": {"id": approval_id, "approved_by": approved_by} if approval_id else None,

@@ -380,8 +380,10 @@ def parse_jobs(data: bytes) -> dict[str, dict[str, Any]]:
     return out
 
 
+# The DAG folder is on sys.path, as on Composer, so DAG files can import their helper packages.
 _DAGBAG_SCRIPT = """
 import json, sys
+sys.path.insert(0, sys.argv[1])
 try:
     from airflow.dag_processing.dagbag import DagBag
 except ImportError:

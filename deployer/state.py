@@ -52,6 +52,10 @@ class Live(BaseModel):
     files: dict[str, int] = Field(default_factory=dict, description="Files per component.")
     components: dict[str, str] = Field(default_factory=dict, description="Component content digests.")
     report: str | None = Field(default=None, description="Object name of the promotion report.")
+    replaced: str | None = Field(default=None, description="The release that was live before this one.")
+    leaving: list[str] = Field(
+        default_factory=list, description="DAG objects this promotion archived from `replaced` and removed."
+    )
 
 
 class State(BaseModel):
