@@ -67,7 +67,6 @@ PROJECT_ROLES: dict[str, tuple[str, ...]] = {
         "roles/datacatalog.categoryAdmin",
         "roles/dataproc.admin",
         "roles/iam.serviceAccountAdmin",
-        "roles/iam.serviceAccountUser",  # attach the composer/dataproc accounts to their workloads
         "roles/iam.workloadIdentityPoolAdmin",
         "roles/logging.configWriter",
         "roles/monitoring.editor",
@@ -125,6 +124,17 @@ class Identities(Construct):
                     role=role,
                     member=self.members[name],
                 )
+
+        # Attaching an account to a workload (Composer, Dataproc VMs) needs actAs on that account: granted
+        # on those two accounts only, never project-wide (which would cover every account, incl. infra).
+        for workload in ("composer", "dataproc"):
+            ServiceAccountIamMember(
+                self,
+                f"infra-acts-as-{workload}",
+                service_account_id=self.accounts[workload].name,
+                role="roles/iam.serviceAccountUser",
+                member=self.members["infra"],
+            )
 
         # People allowed to promote do so as the deployer account (short-lived impersonation tokens).
         for i, member in enumerate(env.promotion.deployers):

@@ -112,3 +112,15 @@ def test_composer_agent_extension_role(stacks: dict[str, Stack]) -> None:
         assert agent["role"] == "roles/composer.ServiceAgentV2Ext"
         assert "@cloudcomposer-accounts.iam.gserviceaccount.com" in agent["member"]
         assert "iam_composer" in agent["service_account_id"]
+
+
+def test_act_as_is_granted_per_account_never_project_wide(stacks: dict[str, Stack]) -> None:
+    for stack in stacks.values():
+        project_roles = {b["role"] for b in resources(stack, "google_project_iam_member").values()}
+        assert not project_roles & {"roles/iam.serviceAccountUser", "roles/iam.serviceAccountTokenCreator"}
+        bindings = resources(stack, "google_service_account_iam_member")
+        act_as = {p: b for p, b in bindings.items() if b["role"] == "roles/iam.serviceAccountUser"}
+        assert set(act_as) == {"iam/infra-acts-as-composer", "iam/infra-acts-as-dataproc"}
+        for path, body in act_as.items():
+            assert "google_service_account.iam_infra_" in body["member"]
+            assert f"iam_{path.rsplit('-', 1)[1]}_" in body["service_account_id"]
