@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from cdktn import GcsBackend, TerraformOutput, TerraformResource, TerraformStack
+from cdktn import GcsBackend, TerraformDataSource, TerraformOutput, TerraformResource, TerraformStack
 from cdktn_provider_google.provider import GoogleProvider
 from constructs import Construct
 
@@ -99,12 +99,16 @@ class PlatformStack(TerraformStack):
         self._outputs()
 
     def _after_services(self) -> None:
-        """Make every resource wait for the project's APIs (terraform cannot infer that ordering)."""
+        """Make every resource and data source wait for the project's APIs (terraform cannot infer that).
+
+        Data sources too: on a fresh project they would otherwise be read at plan time, before the
+        APIs they call are enabled. Once the services exist, terraform reads them at plan as usual.
+        """
         # Plain `type.logical_id` references: what terraform expects in depends_on.
         services = [f"{s.terraform_resource_type}.{s.friendly_unique_id}" for s in self.services.services]
         own = {id(s) for s in self.services.services}
         for node in self.node.find_all():
-            if isinstance(node, TerraformResource) and id(node) not in own:
+            if isinstance(node, (TerraformResource, TerraformDataSource)) and id(node) not in own:
                 node.depends_on = [*(node.depends_on or []), *services]
 
     def _output(self, name: str, value: Any, description: str) -> None:

@@ -62,6 +62,10 @@ def test_every_resource_waits_for_the_project_apis(stacks: dict[str, Stack]) -> 
             deps = [d for d in body.get("depends_on", []) if d.startswith("google_project_service.")]
             assert len(deps) == len(APIS), f"{type_} {path}"
             assert not any(d.startswith("${") for d in body.get("depends_on", []))
+        for type_, items in stack["data"].items():
+            for body in items.values():
+                deps = [d for d in body.get("depends_on", []) if d.startswith("google_project_service.")]
+                assert len(deps) == len(APIS), type_
 
 
 def test_outputs_for_the_deployer_and_the_dags(
