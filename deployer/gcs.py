@@ -298,6 +298,8 @@ def describe_error(exc: BaseException) -> str | None:
         return f"permission denied by {where}: {exc.message}"
     if isinstance(exc, gexc.GoogleAPICallError):
         first = str(exc.message).splitlines()[0] if exc.message else type(exc).__name__
+        if "/storage/v1/" not in first:
+            where = "a Google API (Composer or Data Catalog)"
         return f"{where} answered {exc.code}: {first}"
     if isinstance(exc, gexc.GoogleAPIError):
         return f"{where}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
