@@ -77,9 +77,10 @@ test: setup ## Set up, then run the whole suite (lint, synth, checks, pytest)
 	$(MAKE) --no-print-directory check
 	$(PY) -m pytest -p no:cacheprovider
 
+# --strict: a package pip-audit cannot look up fails the audit instead of being skipped in silence.
 audit: setup ## Audit the locked dependencies for known vulnerabilities (needs the advisory database)
 	$(UV) export --frozen --no-hashes --no-emit-project > $(TOOLS)/requirements.txt
-	$(LINT_BIN)/pip-audit --no-deps --disable-pip -r $(TOOLS)/requirements.txt
+	$(LINT_BIN)/pip-audit --strict --no-deps --disable-pip -r $(TOOLS)/requirements.txt
 
 demo: setup ## Set up, then run the whole product on this machine (no cloud account)
 	$(PY) -m deployer.demo
