@@ -52,15 +52,20 @@ Status = Literal["passed", "failed", "skipped"]
 class Result:
     """One verdict of one check on one resource of one stack."""
 
-    stack: str = field(metadata={"doc": "Stack name (the folder of cdk.tf.json)."})
-    file: str = field(metadata={"doc": "The stack file, relative to the repository when inside it."})
+    stack: str
+    """Stack name (the folder of cdk.tf.json)."""
+    file: str
+    """The stack file, relative to the repository when inside it."""
     check_id: str
     check_name: str
-    resource: str = field(metadata={"doc": "`TYPE.NAME` as in the stack file."})
+    resource: str
+    """`TYPE.NAME` as in the stack file."""
     status: Status
     line: int
     details: tuple[str, ...] = ()
-    reason: str = field(default="", metadata={"doc": "For a skipped result: the reason from skips.yaml."})
+    """Why a custom policy failed."""
+    reason: str = ""
+    """For a skipped result: the reason from skips.yaml."""
 
     def line_text(self) -> str:
         """The one line printed for a failure: check id, resource, file:line, check name and why."""
@@ -72,14 +77,14 @@ class Result:
 class Skip:
     """One entry of policies/skips.yaml: a built-in check not enforced on some stacks, and why."""
 
-    check: str = field(metadata={"doc": "Built-in checkov check id, e.g. CKV_GCP_62."})
-    stacks: tuple[str, ...] = field(metadata={"doc": "Stacks the skip applies to (never implicit)."})
-    reason: str = field(
-        metadata={"doc": "Why the check does not apply; printed beside every skipped result."}
-    )
-    resources: tuple[str, ...] = field(
-        default=(), metadata={"doc": "Limit to these TYPE.NAME (default: all)."}
-    )
+    check: str
+    """Built-in checkov check id, e.g. CKV_GCP_62."""
+    stacks: tuple[str, ...]
+    """Stacks the skip applies to (never implicit)."""
+    reason: str
+    """Why the check does not apply; printed beside every skipped result."""
+    resources: tuple[str, ...] = ()
+    """Limit the skip to these TYPE.NAME (default: every resource)."""
 
     def matches(self, result: Result) -> bool:
         """Whether this skip covers `result`."""

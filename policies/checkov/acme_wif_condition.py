@@ -17,7 +17,15 @@ from checkov.common.models.enums import CheckCategories, CheckResult
 
 _OPERAND = r"(?P<subject>(?:assertion|attribute)\.[A-Za-z_][A-Za-z0-9_]*)"
 REPOSITORY_ID = re.compile(rf"^{_OPERAND}\s*==\s*(['\"])\d+\2$")
-REF = re.compile(rf"^{_OPERAND}\s*(?:==\s*(['\"])refs/[^'\"]+\2|in\s*\[\s*(['\"])refs/[^\]]+\])$")
+REF = re.compile(rf"^{_OPERAND}\s*(?:==\s*(['\"])refs/[^'\"]+\2|in\s*\[(?P<refs>[^\]]+)\])$")
+_QUOTED = re.compile(r"""\s*(['"])([^'"]*)\1\s*""")
+
+
+def _refs_only(items: str) -> bool:
+    """Every item of a CEL list literal is a quoted `refs/...`."""
+    parts = items.split(",")
+    matches = [_QUOTED.fullmatch(p) for p in parts]
+    return all(m is not None and m.group(2).startswith("refs/") for m in matches)
 
 
 def _clauses(condition: str) -> list[str]:
@@ -59,8 +67,11 @@ class WorkloadIdentityProviderPinned(StackCheck):
         for clause in _clauses(condition):
             for claim, pattern in (("repository_id", REPOSITORY_ID), ("ref", REF)):
                 match = pattern.match(clause)
-                if match and _subject_is(match.group("subject"), claim, mapping):
-                    pinned[claim] = True
+                if not match or not _subject_is(match.group("subject"), claim, mapping):
+                    continue
+                if claim == "ref" and match.group("refs") is not None and not _refs_only(match.group("refs")):
+                    continue
+                pinned[claim] = True
         missing = [claim for claim, ok in pinned.items() if not ok]
         if missing:
             return CheckResult.FAILED, [f"attribute_condition does not pin {' and '.join(missing)}"]

@@ -163,6 +163,7 @@ EXPECTED: dict[str, dict[str, tuple[set[str], set[str]]]] = {
                 "google_iam_workload_identity_pool_provider.either_or",
                 "google_iam_workload_identity_pool_provider.unmapped_attribute",
                 "google_iam_workload_identity_pool_provider.any_ref",
+                "google_iam_workload_identity_pool_provider.ref_list_with_expression",
             },
         ),
     },
