@@ -68,7 +68,8 @@ def run_all(
                 if progress is not None and task is not None:
                     progress.advance(task)
             return
-        with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="deployer-transfer") as pool:
+        pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="deployer-transfer")
+        try:
             futures: list[Future[None]] = [pool.submit(one, item) for item in items]
             if progress is not None and task is not None:
                 for future in futures:
@@ -76,11 +77,14 @@ def run_all(
             done, _pending = wait(futures, return_when=FIRST_EXCEPTION)
             failed = next((f for f in done if f.exception() is not None), None)
             if failed is not None:
-                for future in futures:
-                    future.cancel()
                 exc = failed.exception()
                 assert exc is not None
                 raise exc
+        except BaseException:
+            # A failure, Ctrl-C or SIGTERM: start nothing new, let the transfers in flight finish.
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
     finally:
         if progress is not None:
             progress.stop()
