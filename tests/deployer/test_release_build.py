@@ -129,7 +129,7 @@ def test_builds_the_real_repository(tmp_path: Path) -> None:
     assert summary["components"]["dags"] > 0 and summary["components"]["jobs"] > 0
     manifest = parse_manifest((Path(summary["path"]) / "manifest.json").read_bytes(), "real build")
     assert "jobs/jobs.json" in manifest.by_path()
-    # Built again, the Spark artifacts are byte-identical (the rest of the shared tree may be edited meanwhile).
+    # Built again, the Spark artifacts are byte-identical (other files of the shared tree may change).
     again = cli("release", "build", "--json", "--skip-checks", "--out", str(tmp_path / "out"))
     assert again.json()["digests"]["jobs"] == summary["digests"]["jobs"], (
         "the Spark build must be deterministic"
