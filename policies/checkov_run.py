@@ -241,6 +241,29 @@ class _TypeIndex:
         return f"resource.{name}"
 
 
+def _log_problems(stderr: str) -> list[str]:
+    """What checkov logged instead of failing: dropped policies, and checks that crashed.
+
+    A check that raises gives no verdict at all (checkov logs the traceback and goes on), so every
+    ERROR line counts, with the exception that ended its traceback.
+    """
+    problems: list[str] = []
+    lines = stderr.splitlines()
+    for i, line in enumerate(lines):
+        message = line.split("]", 2)[-1].strip()
+        if _LOAD_FAILURES.search(line):
+            problems.append(f"checkov dropped a custom policy: {message}")
+        elif "[ERROR]" in line:
+            cause = ""
+            for following in lines[i + 1 :]:
+                if following.startswith("20") and "[" in following:  # the next log record
+                    break
+                if following and not following.startswith((" ", "Traceback")):
+                    cause = following.strip()
+            problems.append(f"checkov error: {message}{': ' + cause if cause else ''}")
+    return problems
+
+
 def run_checkov(
     stack_files: dict[str, Path],
     checks: Sequence[str] | None = None,
@@ -267,11 +290,7 @@ def run_checkov(
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    problems = [
-        f"checkov dropped a custom policy: {line.split(']', 2)[-1].strip()}"
-        for line in proc.stderr.splitlines()
-        if _LOAD_FAILURES.search(line)
-    ]
+    problems = _log_problems(proc.stderr)
     if proc.returncode not in (0, 1):
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise DeployerError(f"checkov exited {proc.returncode}: {tail}")
@@ -280,9 +299,15 @@ def run_checkov(
     if not output:
         reports = []
     else:
-        parsed = json.loads(output)
+        try:
+            parsed = json.loads(output)
+        except ValueError:
+            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            raise DeployerError(f"checkov printed no JSON report: {tail}") from None
         reports = parsed if isinstance(parsed, list) else [parsed]
 
+    if proc.returncode == 0 and not reports:
+        problems.append("checkov reported nothing at all (no stack file was scanned)")
     by_file = {path.resolve(): stack for stack, path in stack_files.items()}
     indexes = {path.resolve(): _TypeIndex(path) for path in stack_files.values()}
     results: list[Result] = []

@@ -157,3 +157,19 @@ def test_a_broken_custom_policy_fails_the_run(tmp_path: Path) -> None:
     assert any(
         "CKV2_ACME_3 gave no verdict on google_storage_bucket.no_uniform_access" in p for p in report.problems
     )
+
+
+def test_a_crashing_custom_policy_fails_the_run(tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    shutil.copytree(checkov_run.POLICY_DIR, policies, ignore=shutil.ignore_patterns("__pycache__"))
+    check = policies / "acme_required_labels.py"
+    text = check.read_text(encoding="utf-8")
+    check.write_text(
+        text.replace("        argument = LABEL_ARGUMENT[resource_type]", "        raise KeyError('boom')")
+    )
+    report = checkov_run.check_stacks({"fw": BAD_BUCKET}, skips=[], policy_dir=policies)
+    assert not report.ok
+    assert report.problems == [
+        "checkov error: Failed to run check CKV_ACME_2 on "
+        "/cdk.tf.json:google_storage_bucket.no_uniform_access: KeyError: 'boom'"
+    ]
