@@ -107,11 +107,11 @@ def _entry(doc: dict[str, Any], target: Target, path: Path) -> dict[str, Any]:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Double-quotes Jinja expressions so they read as written in dbt docs."""
+    """Jinja in double quotes, multi-line text as literal blocks: the files read as if written by hand."""
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = '"' if "{{" in value else None
+    style = "|" if "\n" in value else '"' if "{{" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

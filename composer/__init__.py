@@ -1,0 +1,1 @@
+"""Cloud Composer side of the pipeline: `dags/` (shipped to the DAG bucket) and local run tooling."""

@@ -1,0 +1,164 @@
+"""Validate tables with the release's Great Expectations suites (GX 1.x, ephemeral context).
+
+The suites are JSON files (`gx/expectations/<suite>.json`, shipped to `data/gx/<release>/`), each an
+ExpectationSuite as GX serialises it, whose `meta.orders_table` says what it validates:
+`{"layer": "staging" | "marts", "table": "<name>", "window_column": "<DATE column>" (optional)}`.
+A window column limits validation to the run's days. Data arrives as pandas DataFrames (DuckDB
+locally, BigQuery on GCP), so the same suites run in both places and in tests.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orders_platform.metrics import emit
+
+log = logging.getLogger(__name__)
+SUITES_FOLDER = "expectations"
+
+
+class SuiteError(ValueError):
+    """A suite file cannot be used; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """What a suite validates."""
+
+    layer: str
+    table: str
+    window_column: str | None = None
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """A suite file: its GX JSON and the table it validates."""
+
+    path: Path
+    name: str
+    table: TableRef
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    """The outcome of one suite."""
+
+    suite: str
+    success: bool
+    evaluated: int
+    unsuccessful: int
+    rows: int
+    failed_expectations: list[str]
+
+
+def load_suites(root: Path) -> list[SuiteSpec]:
+    """Every suite under `root/expectations/`, sorted by name."""
+    folder = root / SUITES_FOLDER
+    files = sorted(folder.glob("*.json"))
+    if not files:
+        raise SuiteError(f"{folder}: no suite files (*.json)")
+    specs = []
+    for path in files:
+        try:
+            body = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise SuiteError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        name = body.get("name") if isinstance(body, dict) else None
+        if name != path.stem:
+            raise SuiteError(f"{path}: name is {name!r}, expected the file name {path.stem!r}")
+        expectations = body.get("expectations")
+        if not isinstance(expectations, list) or not expectations:
+            raise SuiteError(f"{path}: expectations: expected a non-empty list")
+        ref = (body.get("meta") or {}).get("orders_table")
+        if not isinstance(ref, dict) or ref.get("layer") not in ("staging", "marts") or not ref.get("table"):
+            raise SuiteError(f"{path}: meta.orders_table: expected {{layer: staging|marts, table: NAME}}")
+        table = TableRef(layer=ref["layer"], table=ref["table"], window_column=ref.get("window_column"))
+        specs.append(SuiteSpec(path=path, name=name, table=table, body=body))
+    return specs
+
+
+def _context(docs_dir: Path | None) -> Any:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False}
+    if docs_dir is not None:
+        docs_dir.mkdir(parents=True, exist_ok=True)
+        context.add_data_docs_site(
+            site_name="orders",
+            site_config={
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(docs_dir),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+    return context
+
+
+def validate(
+    frames: dict[str, Any], suites: list[SuiteSpec], docs_dir: Path | None = None
+) -> list[SuiteResult]:
+    """Run each suite on `frames[suite.name]` (pandas); log a `gx_validation` line per suite.
+
+    With `docs_dir`, GX Data Docs (HTML, `index.html`) are written there.
+    """
+    import great_expectations as gx
+
+    context = _context(docs_dir)
+    source = context.data_sources.add_pandas("orders")
+    results = []
+    for spec in suites:
+        suite = gx.ExpectationSuite(**{k: v for k, v in spec.body.items() if k != "id"})
+        if len(suite.expectations) != len(spec.body["expectations"]):
+            # GX logs and drops invalid expectations; a suite must never silently shrink.
+            dropped = len(spec.body["expectations"]) - len(suite.expectations)
+            raise SuiteError(f"{spec.path}: {dropped} invalid expectation(s)")
+        suite = context.suites.add(suite)
+        batch = source.add_dataframe_asset(spec.name).add_batch_definition_whole_dataframe("all")
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name=spec.name, data=batch, suite=suite)
+        )
+        actions = [gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["orders"])] if docs_dir else []
+        checkpoint = context.checkpoints.add(
+            gx.Checkpoint(
+                name=f"{spec.name}_checkpoint", validation_definitions=[definition], actions=actions
+            )
+        )
+        frame = frames[spec.name]
+        outcome = checkpoint.run(batch_parameters={"dataframe": frame})
+        run = next(iter(outcome.run_results.values()))
+        stats = run.statistics
+        failed = [
+            f"{r.expectation_config.type}({r.expectation_config.kwargs.get('column', '')})"
+            for r in run.results
+            if not r.success
+        ]
+        result = SuiteResult(
+            suite=spec.name,
+            success=bool(outcome.success),
+            evaluated=int(stats["evaluated_expectations"]),
+            unsuccessful=int(stats["unsuccessful_expectations"]),
+            rows=len(frame),
+            failed_expectations=failed,
+        )
+        emit(
+            "gx_validation",
+            suite=result.suite,
+            success=result.success,
+            evaluated=result.evaluated,
+            unsuccessful=result.unsuccessful,
+            rows=result.rows,
+            failed=failed,
+        )
+        results.append(result)
+    return results
