@@ -35,6 +35,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 POLICY_DIR = REPO_ROOT / "policies" / "checkov"
 SKIPS_FILE = REPO_ROOT / "policies" / "skips.yaml"
 STACKS_DIR = REPO_ROOT / "cdktf.out" / "stacks"
+ENVIRONMENTS_DIR = REPO_ROOT / "environments"
 CHECKOV = REPO_ROOT / "tools" / "lint" / ".venv" / "bin" / "checkov"
 FRAMEWORK = "terraform_json"
 STACK_FILE = "cdk.tf.json"
@@ -43,6 +44,8 @@ CUSTOM_PREFIXES = ("CKV_ACME_", "CKV2_ACME_")
 _LOAD_FAILURES = re.compile(
     r"Cannot load external check|Failed to parse check id|missing required fields|is not Dict", re.IGNORECASE
 )
+# Checks about customer-managed or customer-supplied keys, recognised by their names.
+_ENCRYPTION_CHECK = re.compile(r"encrypt|CMEK|CSEK|KMS|customer[- ](managed|supplied)", re.IGNORECASE)
 _PY_CHECK_ID = re.compile(r"""\bid\s*=\s*["'](CKV2?_ACME_\d+)["']""")
 
 Status = Literal["passed", "failed", "skipped"]
@@ -417,13 +420,38 @@ def find_stacks(stacks_dir: Path = STACKS_DIR, names: Sequence[str] = ()) -> dic
     return {n: found[n] for n in names} if names else found
 
 
+def cmek_stacks(environments_dir: Path = ENVIRONMENTS_DIR) -> set[str]:
+    """Stacks whose environment file enables CMEK (they may not skip an encryption-key check)."""
+    from deployer.config import environment_names, load_environment
+
+    return {
+        n for n in environment_names(environments_dir) if load_environment(n, environments_dir).cmek.enabled
+    }
+
+
+def encryption_skips(results: Sequence[Result], cmek: set[str], source: Path = SKIPS_FILE) -> list[str]:
+    """Skipped encryption-key checks on stacks whose environment enables CMEK: never allowed."""
+    return sorted(
+        {
+            f"{_relative(source)}: {r.check_id} ({r.check_name}) cannot be skipped on {r.stack}: "
+            f"environments/{r.stack}.yaml enables CMEK"
+            for r in results
+            if r.status == "skipped" and r.stack in cmek and _ENCRYPTION_CHECK.search(r.check_name)
+        }
+    )
+
+
 def check_stacks(
     stack_files: dict[str, Path],
     skips: Sequence[Skip] | None = None,
     policy_dir: Path = POLICY_DIR,
     skips_file: Path = SKIPS_FILE,
+    cmek: set[str] | None = None,
 ) -> Report:
-    """Run every check on `stack_files`, apply the skips of these stacks, guard against silent passes."""
+    """Run every check on `stack_files`, apply the skips of these stacks, guard against silent passes.
+
+    `cmek`: stacks that must not skip encryption-key checks (default: from the environment files).
+    """
     results, problems = run_checkov(stack_files, policy_dir=policy_dir)
     problems += unevaluated(results, stack_files, policy_dir)
     if skips is None:
@@ -431,6 +459,7 @@ def check_stacks(
     # A skip is stale only if it matched nothing on the stacks of this run.
     relevant = [replace(s, stacks=tuple(x for x in s.stacks if x in stack_files)) for s in skips]
     results, stale = apply_skips(results, [s for s in relevant if s.stacks], skips_file)
+    problems += encryption_skips(results, cmek_stacks() if cmek is None else cmek, skips_file)
     return Report(results=results, stacks=list(stack_files), problems=problems + stale)
 
 

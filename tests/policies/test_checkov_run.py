@@ -173,3 +173,18 @@ def test_a_crashing_custom_policy_fails_the_run(tmp_path: Path) -> None:
         "checkov error: Failed to run check CKV_ACME_2 on "
         "/cdk.tf.json:google_storage_bucket.no_uniform_access: KeyError: 'boom'"
     ]
+
+
+def test_encryption_key_checks_cannot_be_skipped_where_cmek_is_on() -> None:
+    name = "Ensure Big Query Datasets are encrypted with Customer Supplied Encryption Keys (CSEK)"
+    results = [
+        Result(stack, f"{stack}/cdk.tf.json", "CKV_GCP_81", name, "google_bigquery_dataset.raw", "failed", 9)
+        for stack in ("dev", "prod")
+    ]
+    skip = Skip("CKV_GCP_81", ("dev", "prod"), "no keys anywhere, to save money")
+    skipped, _ = apply_skips(results, [skip])
+    assert checkov_run.cmek_stacks() == {"staging", "prod"}
+    assert checkov_run.encryption_skips(skipped, checkov_run.cmek_stacks()) == [
+        f"policies/skips.yaml: CKV_GCP_81 ({name}) cannot be skipped on prod: "
+        "environments/prod.yaml enables CMEK"
+    ]
