@@ -29,7 +29,9 @@ BucketName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$"
 DatasetId = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")]
 Member = Annotated[
     str,
-    Field(pattern=r"^(user|group|serviceAccount|domain|principalSet|principal):\S+$", description="IAM member"),
+    Field(
+        pattern=r"^(user|group|serviceAccount|domain|principalSet|principal):\S+$", description="IAM member"
+    ),
 ]
 
 # Dataproc image line -> (Spark line, Java release) the image runs. The pipeline's pyspark pin and
@@ -144,10 +146,12 @@ class Composer(Strict):
     )
     environment_size: Literal["ENVIRONMENT_SIZE_SMALL", "ENVIRONMENT_SIZE_MEDIUM", "ENVIRONMENT_SIZE_LARGE"]
     workloads: ComposerWorkloads
-    pypi_packages: dict[str, str] = Field(default_factory=dict, description="Extra PyPI packages: name -> spec.")
+    pypi_packages: dict[str, str] = Field(
+        default_factory=dict, description="Extra PyPI packages: name -> spec."
+    )
     dag_bucket: BucketName | None = Field(
         default=None,
-        description="The DAG bucket, when known; otherwise the deployer resolves it through the Composer API.",
+        description="The DAG bucket, when known; else the deployer resolves it through the Composer API.",
     )
     airflow_config_overrides: dict[str, str] = Field(default_factory=dict)
 
@@ -226,9 +230,9 @@ class PolicyTag(Strict):
 
     display_name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9 _-]{0,199}$")
     description: str = ""
-    masking: Literal["SHA256", "ALWAYS_NULL", "DEFAULT_MASKING_VALUE", "LAST_FOUR_CHARACTERS", "EMAIL_MASK"] = Field(
-        default="SHA256", description="How masked readers see the column."
-    )
+    masking: Literal[
+        "SHA256", "ALWAYS_NULL", "DEFAULT_MASKING_VALUE", "LAST_FOUR_CHARACTERS", "EMAIL_MASK"
+    ] = Field(default="SHA256", description="How masked readers see the column.")
 
 
 class Taxonomy(Strict):
@@ -237,7 +241,8 @@ class Taxonomy(Strict):
     display_name: str
     policy_tags: list[PolicyTag] = Field(min_length=1)
     fine_grained_readers: list[Member] = Field(
-        default_factory=list, description="Who reads PII in clear (roles/datacatalog.categoryFineGrainedReader)."
+        default_factory=list,
+        description="Who reads PII in clear (roles/datacatalog.categoryFineGrainedReader).",
     )
     masked_readers: list[Member] = Field(
         default_factory=list, description="Who reads PII masked (roles/bigquerydatapolicy.maskedReader)."
@@ -272,7 +277,8 @@ class Topic(Strict):
     """A Pub/Sub topic."""
 
     schema_file: str | None = Field(
-        default=None, description="Avro schema under contracts/ the topic enforces, e.g. contracts/orders.yaml."
+        default=None,
+        description="Avro schema under contracts/ the topic enforces, e.g. contracts/orders.yaml.",
     )
     message_retention: str = Field(default="604800s", pattern=r"^\d+s$")
 
@@ -322,7 +328,9 @@ class Bucket(Strict):
 class Buckets(Strict):
     """The platform's buckets."""
 
-    artifacts: Bucket = Field(description="Release artifacts promoted into the environment and deployer state.")
+    artifacts: Bucket = Field(
+        description="Release artifacts promoted into the environment and deployer state."
+    )
     dataproc_staging: Bucket
     dataproc_temp: Bucket
     releases: Bucket | None = Field(
@@ -348,7 +356,9 @@ class State(Strict):
 class Promotion(Strict):
     """How releases reach this environment."""
 
-    release_store: BucketName = Field(description="Bucket holding published releases, shared by every environment.")
+    release_store: BucketName = Field(
+        description="Bucket holding published releases, shared by every environment."
+    )
     requires_approval: bool
     approval_ttl_hours: int = Field(default=24, ge=1, le=720)
     lock_ttl_seconds: int = Field(default=1800, ge=30, le=86400)
@@ -455,7 +465,9 @@ def _load_yaml(path: Path) -> Any:
         try:
             for event in yaml.parse(text, Loader=yaml.SafeLoader):
                 if isinstance(event, yaml.AliasEvent):
-                    raise ConfigError(f"{path}: YAML aliases (*{event.anchor}) are not allowed in environment files")
+                    raise ConfigError(
+                        f"{path}: YAML aliases (*{event.anchor}) are not allowed in environment files"
+                    )
         except yaml.YAMLError:
             pass  # reported with its position below
     try:

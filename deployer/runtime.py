@@ -38,13 +38,17 @@ class SparkRuntime(_Model):
     cluster_name: str
     region: str
     temp_bucket: str
-    jobs: dict[str, SparkJob] = Field(description="Job name (from jobs/jobs.json of the release) -> artifacts.")
+    jobs: dict[str, SparkJob] = Field(
+        description="Job name (from jobs/jobs.json of the release) -> artifacts."
+    )
 
 
 class DbtRuntime(_Model):
     """Where the release's dbt project is and how it runs."""
 
-    project_path: str = Field(description="Path relative to the Composer bucket root, e.g. data/dbt/<release>.")
+    project_path: str = Field(
+        description="Path relative to the Composer bucket root, e.g. data/dbt/<release>."
+    )
     target: str = Field(description="dbt target: the environment name on GCP, `local` (DuckDB) locally.")
     vars: dict[str, object] = Field(
         default_factory=dict,

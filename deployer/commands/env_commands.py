@@ -25,8 +25,12 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def validate(
-        envs: Annotated[list[str] | None, typer.Argument(help="Environments to check (default: all).")] = None,
-        directory: Annotated[Path, typer.Option("--dir", help="Folder of environment files.")] = ENVIRONMENTS_DIR,
+        envs: Annotated[
+            list[str] | None, typer.Argument(help="Environments to check (default: all).")
+        ] = None,
+        directory: Annotated[
+            Path, typer.Option("--dir", help="Folder of environment files.")
+        ] = ENVIRONMENTS_DIR,
     ) -> None:
         """Validate environment files: one line per bad file naming the field and the problem, exit 2."""
         console = Console(highlight=False)

@@ -24,7 +24,7 @@ def run_validate(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_every_environment_loads() -> None:
     envs = load_all()
-    assert REQUIRED <= set(envs)
+    assert set(envs) >= REQUIRED
     assert {n for n, e in envs.items() if e.platform == "gcp"} == {"dev", "staging", "prod"}
     assert envs["prod"].promotion.requires_approval
     assert not envs["dev"].promotion.requires_approval
@@ -33,7 +33,9 @@ def test_every_environment_loads() -> None:
 
 
 def test_committed_schema_is_fresh() -> None:
-    assert SCHEMA_PATH.read_text() == schema_text(), "run `make schema` and commit schemas/environment.schema.json"
+    assert SCHEMA_PATH.read_text() == schema_text(), (
+        "run `make schema` and commit schemas/environment.schema.json"
+    )
 
 
 def test_validate_cli_ok() -> None:
@@ -74,12 +76,24 @@ def _set(path: str, value: object):  # type: ignore[no-untyped-def]
 BAD = [
     ("missing field", _del("project"), r"dev\.yaml: project: Field required"),
     ("missing label", _del("labels.owner"), r"labels\.owner: Field required"),
-    ("wrong type", _set("dataproc.autoscaling.primary_min", "many"), r"dataproc\.autoscaling\.primary_min: .*integer"),
+    (
+        "wrong type",
+        _set("dataproc.autoscaling.primary_min", "many"),
+        r"dataproc\.autoscaling\.primary_min: .*integer",
+    ),
     ("unknown key", _set("network.vpn", "yes"), r"network\.vpn: Extra inputs are not permitted"),
-    ("bad cidr", _set("network.subnet_cidr", "10.0.0.0/33"), r"network\.subnet_cidr: '10\.0\.0\.0/33' is not a valid"),
+    (
+        "bad cidr",
+        _set("network.subnet_cidr", "10.0.0.0/33"),
+        r"network\.subnet_cidr: '10\.0\.0\.0/33' is not a valid",
+    ),
     ("overlap", _set("network.composer_cidr", "10.10.4.0/24"), r"network: ranges .* overlap"),
     ("env label", _set("labels.env", "prod"), r"labels\.env is 'prod' but the environment is 'dev'"),
-    ("dangling dlq", _set("pubsub.subscriptions.orders-events-raw.dead_letter_topic", "nope"), r"unknown topic"),
+    (
+        "dangling dlq",
+        _set("pubsub.subscriptions.orders-events-raw.dead_letter_topic", "nope"),
+        r"unknown topic",
+    ),
     ("dataproc image", _set("dataproc.image_version", "1.5-debian10"), r"unknown Dataproc image line"),
 ]
 
