@@ -198,10 +198,8 @@ def test_build_on_duckdb_over_staging_parquet(tmp_path: Path) -> None:
         (dt.date(2026, 1, 14), 1, 0, 1, Decimal("10.500"), Decimal("0.000"), Decimal("10.500")),
         (dt.date(2026, 1, 15), 1, 1, 1, Decimal("4.500"), Decimal("4.500"), Decimal("0.000")),
     ]
-    clv = _query(
-        warehouse,
-        "select customer_id, orders_paid, orders_refunded, lifetime_value_eur from marts.customer_lifetime_value order by 1",
-    )
+    columns = "customer_id, orders_paid, orders_refunded, lifetime_value_eur"
+    clv = _query(warehouse, f"select {columns} from marts.customer_lifetime_value order by 1")
     assert clv == [("c1", 1, 0, Decimal("10.500")), ("c2", 1, 1, Decimal("0.000"))]
 
     # The next day, incrementally: a late refund for 01-14 lands within the lookback window.
