@@ -118,7 +118,11 @@ def validate(
     source = context.data_sources.add_pandas("orders")
     results = []
     for spec in suites:
-        suite = gx.ExpectationSuite(**{k: v for k, v in spec.body.items() if k != "id"})
+        try:
+            suite = gx.ExpectationSuite(**{k: v for k, v in spec.body.items() if k != "id"})
+        except Exception as exc:  # GX raises pydantic errors for expectations with bad arguments
+            detail = " ".join(str(exc).split())[:300]
+            raise SuiteError(f"{spec.path}: invalid expectation: {detail}") from None
         if len(suite.expectations) != len(spec.body["expectations"]):
             # GX logs and drops invalid expectations; a suite must never silently shrink.
             dropped = len(spec.body["expectations"]) - len(suite.expectations)
