@@ -1,0 +1,210 @@
+"""Replay promote.yml's own scripts against the local platform: release -> staging -> prod.
+
+The `run:` scripts are taken from the workflow file and executed with bash as GitHub would
+(`bash -eo pipefail`), with the job/step `env:` expressions resolved from the outputs earlier steps
+wrote to `$GITHUB_OUTPUT`. Only what cannot exist here is swapped, at the boundaries:
+
+- environment names: `staging` -> `local`, `prod` -> `local-prod` (approval required), in the GCS
+  emulator (tests/conftest.py `deployer_env`);
+- Workload Identity Federation: each auth step switches the acting name instead (`$USER`, which the
+  deployer records unauthenticated on the local platform): the deployer account acts as
+  `ci-deployer`, the approver account as `prod-approver`;
+- GitHub's approvals API: a loopback HTTP server (tests/github/test_deployment_reviewer.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import DeployerEnv
+from tests.github.helpers import FakeGitHub, review
+from tests.github.test_workflows import AUTH_ACTION, ROOT, workflow
+
+ENV_NAMES = {"staging": "local", "prod": "local-prod"}
+IDENTITIES = {"GCP_DEPLOYER_SA": "ci-deployer", "GCP_APPROVER_SA": "prod-approver"}
+EXPRESSION = re.compile(r"\$\{\{\s*([^}]+?)\s*\}\}")
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Run:
+    """One replayed workflow run: its context, the outputs so far and the files GitHub provides."""
+
+    tmp: Path
+    environ: dict[str, str]
+    github: dict[str, str]
+    inputs: dict[str, str] = field(default_factory=dict)
+    jobs: dict[str, dict[str, str]] = field(default_factory=dict)
+    summary: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.summary = self.tmp / "summary.md"
+        self.summary.touch()
+
+    def resolve(self, value: Any, steps: dict[str, dict[str, str]]) -> str:
+        """Evaluate the `${{ }}` forms the workflow uses; anything else fails the test."""
+
+        def one(match: re.Match[str]) -> str:
+            expr = match.group(1)
+            parts = expr.split(".")
+            if parts[0] == "needs" and parts[2] == "outputs":
+                return self.jobs[parts[1]][parts[3]]
+            if parts[0] == "steps" and parts[2] == "outputs":
+                return steps.get(parts[1], {}).get(parts[3], "")
+            if parts[0] == "github" and len(parts) == 2:
+                return self.github[parts[1]]
+            if parts[0] == "inputs":
+                return self.inputs.get(parts[1], "")
+            raise AssertionError(f"the replay does not know the expression {expr!r}")
+
+        return EXPRESSION.sub(one, str(value))
+
+    def job(self, name: str, acting_as: str = "nobody") -> tuple[dict[str, str], list[str]]:
+        """Run job `name` of promote.yml; its outputs and the names of the steps that ran."""
+        doc = workflow("promote.yml")
+        job = doc["jobs"][name]
+        steps: dict[str, dict[str, str]] = {}
+        ran: list[str] = []
+        user = acting_as
+        for index, step in enumerate(job["steps"]):
+            uses = str(step.get("uses", ""))
+            if uses.startswith(AUTH_ACTION):
+                account = step["with"]["service_account"]
+                user = next(v for k, v in IDENTITIES.items() if k in account)
+                continue
+            if "run" not in step:
+                continue
+            script = step["run"]
+            for real, local in ENV_NAMES.items():
+                script = script.replace(f"--env {real}", f"--env {local}")
+                script = script.replace(f"args=(--env {real})", f"args=(--env {local})")
+            env = dict(self.environ)
+            for scope in (doc.get("env") or {}, job.get("env") or {}, step.get("env") or {}):
+                env.update({k: self.resolve(v, steps) for k, v in scope.items()})
+            output = self.tmp / f"{name}-{index}.out"
+            output.touch()
+            env |= {
+                "USER": user,
+                "GITHUB_OUTPUT": str(output),
+                "GITHUB_STEP_SUMMARY": str(self.summary),
+                "RUNNER_TEMP": str(self.tmp),
+            }
+            proc = subprocess.run(
+                ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=900,
+                check=False,
+            )
+            label = step.get("name", step.get("id", f"step {index}"))
+            if proc.returncode != 0:
+                raise StepFailed(name, label, proc)
+            ran.append(label)
+            lines = output.read_text(encoding="utf-8").splitlines()
+            steps[step.get("id", f"_{index}")] = dict(line.split("=", 1) for line in lines if "=" in line)
+        outputs = {k: self.resolve(v, steps) for k, v in (job.get("outputs") or {}).items()}
+        self.jobs[name] = outputs
+        return outputs, ran
+
+    def status(self, env: str) -> dict[str, Any]:
+        """`deployer status --env ENV --json` of a local environment."""
+        proc = subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "deployer"), "status", "--env", env, "--json"],
+            env=self.environ,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return dict(json.loads(proc.stdout))
+
+
+class StepFailed(AssertionError):
+    """A replayed step exited non-zero."""
+
+    def __init__(self, job: str, step: str, proc: subprocess.CompletedProcess[str]) -> None:
+        super().__init__(
+            f"{job}: {step!r} exited {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+        )
+        self.step = step
+        self.returncode = proc.returncode
+        self.stderr = proc.stderr
+
+
+@pytest.fixture
+def run(deployer_env: DeployerEnv, github: FakeGitHub, tmp_path: Path) -> Iterator[Run]:
+    environ = deployer_env.environ(
+        GITHUB_API_URL=github.url,
+        GITHUB_REPOSITORY="acme/data-platform",
+        GITHUB_RUN_ID="4242",
+        GITHUB_ACTOR="pusher",
+        GITHUB_TRIGGERING_ACTOR="pusher",
+    )
+    environ = {k: v for k, v in environ.items() if k not in ("DEPLOYER_ENV", "GH_TOKEN")}
+    context = {
+        "event_name": "push",
+        "token": "ghs_replay-token",
+        "server_url": "https://github.com",
+        "repository": "acme/data-platform",
+        "run_id": "4242",
+    }
+    yield Run(tmp_path, environ, context)
+
+
+def test_push_to_main_promotes_the_same_release_through_staging_to_prod(run: Run, github: FakeGitHub) -> None:
+    github.body = [review("alice")]
+    built, _ = run.job("release", acting_as="ci-deployer")
+    release = built["release"]
+    assert re.fullmatch(r"r-[0-9a-f]{12}", release)
+
+    staged, _ = run.job("staging")
+    assert staged == {"release": release}
+    assert run.status("local")["release"] == release
+
+    _, ran = run.job("prod")
+    assert len(ran) == 4
+    prod = run.status("local-prod")
+    assert prod["release"] == release
+    assert prod["approved_by"] == "prod-approver" and prod["promoted_by"] == "ci-deployer"
+
+    summary = run.summary.read_text(encoding="utf-8")
+    assert f"### Release plan: {release} → local\n" in summary
+    assert f"### Release plan: {release} → local-prod\n" in summary
+    assert "#### summary" in summary and "| upload | change | archive |" in summary
+    assert (
+        f"for `{release}`: approved in GitHub by @alice (https://github.com/acme/data-platform/actions/runs/4242)"
+        in summary
+    )
+
+
+def test_prod_stops_before_any_write_when_the_reviewer_triggered_the_run(
+    run: Run, github: FakeGitHub
+) -> None:
+    github.body = [review("pusher")]
+    run.jobs["staging"] = {"release": "r-0123456789ab"}  # what the staging job would pass on
+    with pytest.raises(StepFailed) as failed:
+        run.job("prod")
+    assert failed.value.returncode == 1 and "self-approval is not accepted" in failed.value.stderr
+    assert failed.value.step == "The reviewer who approved this run for production"
+    assert run.status("local-prod")["release"] is None
+
+
+def test_dispatch_refuses_a_malformed_release_before_anything_runs(run: Run) -> None:
+    run.github["event_name"] = "workflow_dispatch"
+    run.inputs = {"action": "promote", "release": "r-0123; touch /tmp/pwned"}
+    with pytest.raises(StepFailed) as failed:
+        run.job("release")
+    assert failed.value.returncode == 2
+    assert not Path("/tmp/pwned").exists()
+    assert os.listdir(run.environ["DEPLOYER_RELEASES_DIR"]) == []
