@@ -6,6 +6,7 @@ environments) to show they pass on good files and fail on bad ones.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shlex
 import shutil
@@ -96,6 +97,16 @@ def test_hook_binaries_are_the_locked_versions() -> None:
         assert installed_version(venv, distribution) == locked_version(lock, distribution), hook["id"]
         checked.add(distribution)
     assert checked == {d for d in DISTRIBUTIONS.values() if d}
+
+
+def test_python_module_hooks_name_real_modules() -> None:
+    modules = [
+        shlex.split(hook["entry"])[2]
+        for hook in hooks()
+        if shlex.split(hook["entry"])[:2] == [".venv/bin/python", "-m"]
+    ]
+    assert modules == ["policies.checkov_run"]
+    assert all(importlib.util.find_spec(m) is not None for m in modules)
 
 
 def test_config_validates() -> None:
