@@ -99,7 +99,8 @@ class BigQuery(Construct):
                 dataset_id=ds.id,
                 location=spec.location,
                 description=ds.description or None,
-                labels=labels,
+                # the `pii` label lets policies (and people in the console) see which datasets hold PII
+                labels={**labels, "pii": "true"} if ds.holds_pii else labels,
                 default_table_expiration_ms=ds.default_table_expiration_days * DAY_MS
                 if ds.default_table_expiration_days
                 else None,

@@ -23,7 +23,8 @@ def test_three_datasets_with_labels_and_location(
             body = datasets[f"bigquery/dataset-{layer}"]
             assert body["dataset_id"] == spec.id
             assert body["location"] == env.bigquery.location
-            assert body["labels"] == env.labels.as_dict()
+            pii = {"pii": "true"} if spec.holds_pii else {}
+            assert body["labels"] == {**env.labels.as_dict(), **pii}
             assert body["delete_contents_on_destroy"] is False
             assert "access" not in body  # grants are additive iam_member resources
 
