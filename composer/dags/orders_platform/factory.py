@@ -34,8 +34,9 @@ SPARK_JOB = "orders_clean"
 # The Spark job's lateness window, in days; the marts' lookback (dbt var lookback_days) covers it.
 LATENESS_DAYS = 2
 START_DATE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-# On GCP the job reads its PII hashing key from this Secret Manager secret of the project.
-PII_KEY_SECRET = "orders-pii-hash-key"  # noqa: S105  # nosec B105 (the secret's name, not its value)
+# On GCP the job reads its PII hashing key from this Secret Manager secret of the project (its name,
+# not its value).
+PII_KEY_SECRET = "orders-pii-hash-key"  # noqa: S105  # nosec B105
 
 
 def retry_delay() -> dt.timedelta:
