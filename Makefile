@@ -51,6 +51,7 @@ synth: setup ## Synthesize the dev, staging and prod stacks into cdktf.out/ (ski
 
 schema: setup ## Regenerate schemas/environment.schema.json from the model
 	$(PY) -m deployer schema --write
+	$(PY) -m deployer.envdoc
 
 check: synth check-infra check-crosslayer check-workflows check-code ## Every policy and linter (also inside make test)
 
