@@ -88,7 +88,9 @@ def _context(docs_dir: Path | None) -> Any:
     import great_expectations as gx
 
     context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = {"globally": False}
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     if docs_dir is not None:
         docs_dir.mkdir(parents=True, exist_ok=True)
         context.add_data_docs_site(
@@ -113,6 +115,7 @@ def validate(
     With `docs_dir`, GX Data Docs (HTML, `index.html`) are written there.
     """
     import great_expectations as gx
+    from great_expectations.checkpoint.actions import UpdateDataDocsAction
 
     context = _context(docs_dir)
     source = context.data_sources.add_pandas("orders")
@@ -132,7 +135,7 @@ def validate(
         definition = context.validation_definitions.add(
             gx.ValidationDefinition(name=spec.name, data=batch, suite=suite)
         )
-        actions = [gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["orders"])] if docs_dir else []
+        actions: list[Any] = [UpdateDataDocsAction(name="docs", site_names=["orders"])] if docs_dir else []
         checkpoint = context.checkpoints.add(
             gx.Checkpoint(
                 name=f"{spec.name}_checkpoint", validation_definitions=[definition], actions=actions

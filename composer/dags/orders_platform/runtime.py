@@ -110,13 +110,13 @@ class _Reader:
         value = self._get(key, _MISSING)
         if not isinstance(value, str) or not value:
             self.fail("expected a non-empty string", key)
-        return value  # type: ignore[no-any-return]
+        return value
 
     def integer(self, key: str, default: Any = _MISSING) -> int:
         value = self._get(key, default)
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail("expected an integer", key)
-        return value  # type: ignore[no-any-return]
+        return value
 
     def texts(self, key: str, default: Any = _MISSING) -> list[str]:
         value = self._get(key, default)

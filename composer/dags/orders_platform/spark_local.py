@@ -52,7 +52,7 @@ def _download(uri: str, cache: Path, project: str) -> Path:
     from google.cloud import storage
 
     if os.environ.get("STORAGE_EMULATOR_HOST"):
-        client = storage.Client(project=project, credentials=AnonymousCredentials())
+        client = storage.Client(project=project, credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
     else:
         client = storage.Client(project=project)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -90,7 +90,7 @@ def spark_submit_command(artifacts: LocalArtifacts, job_args: list[str], paralle
     """The spark-submit command line of a local-mode run (the same artifacts Dataproc gets)."""
     from pyspark.find_spark_home import _find_spark_home
 
-    spark_submit = Path(_find_spark_home()) / "bin" / "spark-submit"
+    spark_submit = Path(_find_spark_home()) / "bin" / "spark-submit"  # type: ignore[no-untyped-call]
     cmd = [str(spark_submit), "--master", f"local[{parallelism}]", "--name", artifacts.main.stem]
     for key, value in {
         "spark.ui.enabled": "false",
