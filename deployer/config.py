@@ -410,7 +410,7 @@ class Environment(Strict):
         description="`gcp` for a real project (has an infra stack); `local` runs against the GCS emulator."
     )
     project: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", description="Google Cloud project id.")
-    region: str = Field(pattern=r"^[a-z]+-[a-z]+\d$", description="Region of Composer, Dataproc and the subnet.")
+    region: str = Field(pattern=r"^[a-z]+-[a-z]+\d$", description="Region of Composer, Dataproc, the subnet.")
     prefix: Name = Field(description="Prefix of every resource name.")
     labels: Labels
     network: Network

@@ -59,7 +59,8 @@ def _rows(schema: dict[str, Any], defs: dict[str, Any], prefix: str, out: list[s
         target = _resolve(node, defs)
         desc = (node.get("description") or (target or {}).get("description") or "").replace("\n", " ")
         desc = desc.replace("|", "\\|")
-        out.append(f"| `{path}` | {_type(node, defs)} | {'yes' if name in required else ''} | {default} | {desc} |")
+        needed = "yes" if name in required else ""
+        out.append(f"| `{path}` | {_type(node, defs)} | {needed} | {default} | {desc} |")
         if target and "properties" in target:
             sep = ".<name>." if isinstance(node.get("additionalProperties"), dict) else "."
             _rows(target, defs, f"{path}{sep}", out)

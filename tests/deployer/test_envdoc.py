@@ -14,7 +14,8 @@ def test_readme_reference_is_fresh() -> None:
 
 def test_reference_lists_nested_fields() -> None:
     ref = reference()
-    for path in ("`labels.cost-center`", "`promotion.requires_approval`", "`dataproc.autoscaling.primary_min`"):
+    expected = ("`labels.cost-center`", "`promotion.requires_approval`", "`dataproc.autoscaling.primary_min`")
+    for path in expected:
         assert path in ref
     assert "`bigquery.taxonomy.policy_tags`" in ref
 
