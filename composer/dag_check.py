@@ -1,28 +1,36 @@
-"""Load one DAG file with Airflow's DagBag in a fresh interpreter and report on it as JSON.
+"""Load a DAG file (or folder) with Airflow's DagBag in a fresh interpreter and report on it.
 
-    python dagbag_probe.py DAG_FILE OUT_JSON
+    python -m composer.dag_check DAG_FILE_OR_FOLDER [--json]
 
-Run in a subprocess so `sys.modules` shows exactly what parsing the file imported.
+`dag_report(path)` runs the load in a subprocess, so `sys.modules` shows exactly what parsing the
+file imported, and returns: import errors, per-file parse time (DagBag's own stats), heavy modules
+imported at parse time, and per DAG its tags, schedule, cycle check and tasks (owner, retries,
+failure callback, downstream; for operators with a Dataproc `job`, the job rendered for ds
+2026-01-15). The DAG-integrity tests and the parse-time benchmark use it.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
 HEAVY = ("pyspark", "dbt", "great_expectations")
 
 
-def main() -> None:
-    dag_file, out = sys.argv[1], sys.argv[2]
+def _probe(dag_file: str, out: str) -> None:
     # The DAG folder is on sys.path, as Airflow's bundle loader and Composer put it.
     folder = Path(dag_file) if Path(dag_file).is_dir() else Path(dag_file).parent
     sys.path.insert(0, str(folder))
     try:  # Airflow >= 3.2 (ENVIRONMENT.md, measured on 3.3)
-        from airflow.dag_processing.dagbag import DagBag
+        from airflow.dag_processing.dagbag import DagBag  # type: ignore[import-not-found,unused-ignore]
     except ImportError:  # Airflow 3.1, what Composer 3 runs (composer-3-airflow-3.1.8)
         from airflow.models.dagbag import DagBag
 
@@ -75,5 +83,58 @@ def main() -> None:
         json.dump(result, fh, default=str)
 
 
+def dag_report(path: Path, airflow_home: Path | None = None, timeout_seconds: int = 300) -> dict[str, Any]:
+    """Load `path` through DagBag in a fresh interpreter (the DAG folder on sys.path) and report."""
+    path = path.resolve()
+    with tempfile.TemporaryDirectory(prefix="dag-check-") as tmp:
+        out = Path(tmp) / "report.json"
+        env = {
+            **os.environ,
+            "AIRFLOW_HOME": str(airflow_home or Path(tmp) / "airflow-home"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(path if path.is_dir() else path.parent),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        env.pop("ORDERS_RUNTIME_CONFIG", None)
+        done = subprocess.run(
+            [sys.executable, "-m", "composer.dag_check", "--probe", str(path), str(out)],
+            env=env,
+            cwd=str(REPO_ROOT),
+            capture_output=True,
+            text=True,
+            timeout=timeout_seconds,
+            check=False,
+        )
+        if done.returncode != 0 or not out.is_file():
+            tail = [line for line in done.stderr.splitlines() if line.strip()][-5:]
+            raise RuntimeError(f"DagBag probe of {path} failed (exit {done.returncode}): " + " | ".join(tail))
+        report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: print each file's parse time, DAGs and import errors (or the whole report with --json)."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--probe"] and len(args) == 3:
+        _probe(args[1], args[2])
+        return 0
+    as_json = "--json" in args
+    paths = [a for a in args if a != "--json"]
+    if len(paths) != 1:
+        print("error: usage: python -m composer.dag_check DAG_FILE_OR_FOLDER [--json]", file=sys.stderr)
+        return 2
+    report = dag_report(Path(paths[0]))
+    if as_json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        for stat in report["stats"]:
+            print(f"{Path(stat['file']).name}: {stat['duration'] * 1000:.0f} ms, {stat['dags']} DAG(s)")
+        for file, error in report["import_errors"].items():
+            print(f"import error: {file}: {error.strip().splitlines()[-1]}")
+        if report["heavy_modules"]:
+            print(f"heavy modules imported at parse time: {', '.join(report['heavy_modules'])}")
+    return 1 if report["import_errors"] or report["heavy_modules"] else 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -13,12 +11,12 @@ from typing import Any
 
 import pytest
 
+from composer.dag_check import dag_report
 from deployer.runtime import DbtRuntime, GxRuntime, RuntimeConfig, SparkJob, SparkRuntime
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "composer" / "dags"
 DAG_FILES = sorted(p.name for p in DAGS.glob("*.py"))
-PROBE = Path(__file__).with_name("dagbag_probe.py")
 
 # Airflow imported in this process (alert e-mail, operators) keeps its files out of the home folder.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-tests-"))
@@ -87,25 +85,8 @@ def stage_dags(root: Path, config: RuntimeConfig | str | None) -> Path:
 
 
 def probe(dag_file: Path, tmp: Path) -> dict[str, Any]:
-    """Load `dag_file` through DagBag in a fresh interpreter (see dagbag_probe.py)."""
-    out = tmp / f"probe-{dag_file.stem}.json"
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(tmp / "airflow-home"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dag_file.parent),
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
-    env.pop("ORDERS_RUNTIME_CONFIG", None)
-    done = subprocess.run(
-        [sys.executable, str(PROBE), str(dag_file), str(out)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(out.read_text(encoding="utf-8"))
+    """Load `dag_file` through DagBag in a fresh interpreter (composer.dag_check)."""
+    return dag_report(dag_file, airflow_home=tmp / "airflow-home")
 
 
 @pytest.fixture
