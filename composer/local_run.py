@@ -30,7 +30,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RUNTIME_CONFIG_NAME = "runtime_config.json"
@@ -137,7 +137,7 @@ def composer_local_run(
     home = Path(tempfile.mkdtemp(prefix="airflow-home-")) if airflow_home is None else airflow_home
     home.mkdir(parents=True, exist_ok=True)
     env = _airflow_env(home, dag_folder)
-    log_path = home / f"{dag_id}-{logical_date}.log"
+    log_path = (Path(tempfile.gettempdir()) if own_home else home) / f"{dag_id}-{logical_date}.log"
     started = time.monotonic()
     try:
         migrate = subprocess.run(
@@ -154,14 +154,13 @@ def composer_local_run(
             timeout=timeout_seconds,
             check=False,
         )
+        duration = time.monotonic() - started
         output = done.stdout + "\n" + done.stderr
+        log_path.write_text(output, encoding="utf-8")
         states = _task_states(home / "airflow.db", dag_id)
     finally:
-        duration = time.monotonic() - started
-    keep = log_path if not own_home else Path(tempfile.gettempdir()) / log_path.name
-    keep.write_text(output, encoding="utf-8")
-    if own_home:
-        shutil.rmtree(home, ignore_errors=True)
+        if own_home:
+            shutil.rmtree(home, ignore_errors=True)
     success = done.returncode == 0 and bool(states) and all(s == "success" for s in states.values())
     return RunResult(
         dag_id=dag_id,
@@ -171,7 +170,7 @@ def composer_local_run(
         duration_seconds=round(duration, 1),
         task_states=states,
         events=parse_events(output),
-        log_path=keep,
+        log_path=log_path,
     )
 
 
@@ -254,9 +253,16 @@ def prepare_local_release(
     return dag_folder
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI: optionally stage a release (--prepare ROOT), then run the DAG and print a summary."""
-    p = argparse.ArgumentParser(prog="python -m composer.local_run", description=__doc__.splitlines()[0])
+    p = _Parser(prog="python -m composer.local_run", description=__doc__.splitlines()[0])
     p.add_argument("--dag-folder", type=Path, help="DAG folder with runtime_config.json (data/ beside it)")
     p.add_argument("--prepare", type=Path, metavar="ROOT", help="stage a local release under ROOT first")
     p.add_argument("--date", required=True, help="logical date YYYY-MM-DD")

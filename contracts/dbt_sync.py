@@ -13,7 +13,7 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import yaml
 
@@ -144,9 +144,16 @@ def stale_files(contract: Contract, dbt_dir: Path = DBT_DIR) -> list[Path]:
     return [p for p, text in render(contract, dbt_dir).items() if p.read_text(encoding="utf-8") != text]
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI: check (default) or `--write` the generated dbt YAML."""
-    parser = argparse.ArgumentParser(prog="python -m contracts.dbt_sync", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="python -m contracts.dbt_sync", description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="rewrite the files instead of checking them")
     parser.add_argument(
         "--contract", type=Path, default=None, help="contract file (default contracts/orders.yaml)"

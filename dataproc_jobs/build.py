@@ -28,6 +28,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from deployer.errors import ConfigError
 
@@ -219,11 +220,16 @@ def _javac_major() -> int | None:
     return int(match.group(1)) if match else None
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI: build into OUTDIR and print each file with its sha256."""
-    parser = argparse.ArgumentParser(
-        prog="python -m dataproc_jobs.build", description=__doc__.splitlines()[0]
-    )
+    parser = _Parser(prog="python -m dataproc_jobs.build", description=__doc__.splitlines()[0])
     parser.add_argument("outdir", type=Path, help="empty or new folder to write the artifacts into")
     parser.add_argument("--java-release", type=int, default=None, help="override env.dataproc.java_release")
     args = parser.parse_args(argv)
