@@ -188,6 +188,7 @@ def prepare_local_release(
     release_id: str = "r-localdev",
 ) -> Path:
     """Stage a local-platform release under `root` (see module doc); return the DAG folder."""
+    from contracts.model import load_contract
     from dataproc_jobs.build import build
     from dataproc_jobs.sample_data import generate
     from deployer.config import load_environment
@@ -222,7 +223,10 @@ def prepare_local_release(
     _copy_tree(REPO_ROOT / "composer" / "dags", dag_folder)
     _copy_tree(REPO_ROOT / "dbt", data / "dbt" / release_id, skip=("target", "logs", "dbt_packages"))
     _copy_tree(REPO_ROOT / "gx", data / "gx" / release_id)
-    subscription = sorted(env.pubsub.subscriptions)[0]
+    contract = load_contract()
+    subscription = sorted(
+        n for n, sub in env.pubsub.subscriptions.items() if sub.topic == contract.event.topic
+    )[0]
     config = RuntimeConfig(
         env=env.name,
         platform=env.platform,
@@ -232,8 +236,8 @@ def prepare_local_release(
         labels=env.labels.as_dict(),
         datasets={layer: ds.id for layer, ds in sorted(env.bigquery.datasets.items())},
         bigquery_location=env.bigquery.location,
-        raw_table="orders_events",
-        pubsub_topic=env.pubsub.subscriptions[subscription].topic,
+        raw_table=contract.event.raw_table,
+        pubsub_topic=contract.event.topic,
         pubsub_subscription=subscription,
         spark=SparkRuntime(
             cluster_name=env.dataproc_cluster_name(),
