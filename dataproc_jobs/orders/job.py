@@ -7,6 +7,10 @@ Reads the raw events a processing date needs (JSON lines per ingest day, or the 
 writes the staging day partitions [date - lateness, date] (dynamic partition overwrite: a re-run
 rewrites exactly those) and the day's rejects, and reports `records_in == records_out + records_rejected`
 as one JSON line (and to --metrics-out). See `dataproc_jobs.orders.transform` for the rules.
+
+File outputs are exact: window days that end up with no rows and the day's old rejects are removed.
+BigQuery outputs get dynamic partition overwrite only, so such an emptied partition keeps its old rows
+(rare: every version of its events superseded from another day; dbt's stg_orders resolves those).
 """
 
 from __future__ import annotations

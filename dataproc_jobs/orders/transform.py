@@ -16,6 +16,12 @@ Semantics of a run for processing date D with a lateness window of L days:
   kept aside as *superseded*.
 
 Every record in scope ends up either staged or rejected: records_in == records_out + records_rejected.
+
+Where the arrival day is unknown (the BigQuery raw table holds the contract's event columns only, and
+is partitioned on event_time), the run reads the window's event days and nothing can be judged late:
+late events then stay in their raw partition. Landing raw events per arrival day (a Pub/Sub Cloud
+Storage subscription writing `ingest_date=` folders, read with --input-format jsonl) keeps late
+detection on GCP too.
 """
 
 from __future__ import annotations
