@@ -287,7 +287,8 @@ def stage_pipeline(d: Demo) -> str:
     table = Table(title=f"orders_daily {DEMO_DATE}: rows in and out of each step")
     for column in ("task", "state", "records in", "records out", "rejected", "seconds"):
         table.add_column(column, justify="right" if column not in ("task", "state") else "left")
-    for task_id, state in result.task_states.items():
+    order = [e["task_id"] for e in result.lines("task_metrics")]
+    for task_id, state in sorted(result.task_states.items(), key=lambda t: _index(order, t[0])):
         m = result.task_metrics(task_id) or {}
         table.add_row(
             task_id,
@@ -303,6 +304,10 @@ def stage_pipeline(d: Demo) -> str:
     d.facts["pipeline"] = result
     d.facts["mount"] = mount
     return f"success in {result.duration_seconds:.0f}s; tasks {', '.join(result.task_states)}"
+
+
+def _index(order: list[str], item: str) -> int:
+    return order.index(item) if item in order else len(order)
 
 
 def stage_docs(d: Demo) -> str:
@@ -330,7 +335,7 @@ def stage_docs(d: Demo) -> str:
     )
     written.append(str(docs / "index.html"))
     gx_docs = d.out / "gx-data-docs"
-    found = sorted(mount.rglob("gx_data_docs*")) + sorted(warehouse.rglob("data_docs"))
+    found = sorted(p.parent for p in warehouse.glob("gx_docs/*/index.html"))
     if found:
         if gx_docs.exists():
             shutil.rmtree(gx_docs)

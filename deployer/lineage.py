@@ -115,7 +115,10 @@ def build_lineage(files: Path) -> Lineage:
         name = str(suite.get("name") or suite_path.stem)
         node = graph.add(f"suite_{_slug(name)}", "suite", f"GX {name}")
         meta = suite.get("meta") or {}
-        target = str(meta.get("model") or meta.get("table") or meta.get("dataset") or "")
+        table_ref = meta.get("orders_table")
+        if not isinstance(table_ref, dict):
+            table_ref = {}
+        target = str(meta.get("model") or meta.get("table") or table_ref.get("table") or "")
         matches = [m for m in models if m == target] or [m for m in models if m in name or name in m]
         tables = [t for t in contract_tables if t == target]
         for m in matches:

@@ -27,6 +27,11 @@ def _tree(root: Path) -> Path:
     (models / "marts" / "fct_daily_revenue.sql").write_text("select * from {{ ref('stg_orders') }}")
     (models / "marts" / "customer_lifetime_value.sql").write_text('select * from {{ ref( "stg_orders" ) }}')
     (root / "gx").mkdir()
+    (root / "gx" / "orders_staging.json").write_text(
+        json.dumps(
+            {"name": "orders_staging", "expectations": [], "meta": {"orders_table": {"table": "orders"}}}
+        )
+    )
     (root / "gx" / "fct_daily_revenue.json").write_text(
         json.dumps({"name": "fct_daily_revenue", "expectations": [], "meta": {"model": "fct_daily_revenue"}})
     )
@@ -45,6 +50,7 @@ def test_graph_follows_the_files(tmp_path: Path) -> None:
         ("dbt stg_orders", "dbt fct_daily_revenue"),
         ("dbt stg_orders", "dbt customer_lifetime_value"),
         ("dbt fct_daily_revenue", "GX fct_daily_revenue"),
+        ("staging.orders", "GX orders_staging"),
     }
 
 
