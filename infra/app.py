@@ -41,13 +41,13 @@ def build_app(directory: Path | None = None, outdir: str | None = None) -> App:
     app = App(outdir=outdir, stack_traces=False) if outdir else App(stack_traces=False)
     for name, env in envs.items():
         clients: list[str] = []
+        readers: list[str] = []
         if env.buckets.releases is not None:
-            clients = [
-                f"serviceAccount:{account_email(other, 'deployer')}"
-                for other in envs.values()
-                if other.promotion.release_store == env.buckets.releases.name
-            ]
-        PlatformStack(app, name, env, release_clients=clients)
+            users = [o for o in envs.values() if o.promotion.release_store == env.buckets.releases.name]
+            clients = [f"serviceAccount:{account_email(other, 'deployer')}" for other in users]
+            # approvers verify the release they approve against the store: read only
+            readers = [o.promotion.approvers_group for o in users if o.promotion.approvers_group]
+        PlatformStack(app, name, env, release_clients=clients, release_readers=readers)
     return app
 
 

@@ -65,11 +65,18 @@ class PlatformStack(TerraformStack):
     BigQuery, Pub/Sub, monitoring, and the outputs others read.
 
     `release_clients`: IAM members (every environment's deployer account) granted on the release store
-    bucket, when this environment's file creates it (`buckets.releases`).
+    bucket, when this environment's file creates it (`buckets.releases`); `release_readers` (approvers
+    groups) get read access to it.
     """
 
     def __init__(
-        self, scope: Construct, id_: str, env: Environment, *, release_clients: Sequence[str] = ()
+        self,
+        scope: Construct,
+        id_: str,
+        env: Environment,
+        *,
+        release_clients: Sequence[str] = (),
+        release_readers: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, id_)
         self.env = env
@@ -83,7 +90,9 @@ class PlatformStack(TerraformStack):
         self.cmek = Cmek(self, "cmek", env, self.project) if env.cmek.enabled else None
         self.network = Network(self, "network", env)
         self.identities = Identities(self, "iam", env)
-        self.storage = Storage(self, "storage", env, self.identities, self.cmek, release_clients)
+        self.storage = Storage(
+            self, "storage", env, self.identities, self.cmek, release_clients, release_readers
+        )
         self.composer = Composer(
             self, "composer", env, self.network, self.identities, self.project, self.cmek
         )

@@ -94,7 +94,8 @@ class Storage(Construct):
 
     `release_clients` are the IAM members (the deployer account of every environment that uses this
     release store, as literal e-mails) allowed to publish to and read from it; only used by the one
-    environment whose file sets `buckets.releases`.
+    environment whose file sets `buckets.releases`. `release_readers` (the approvers groups) only read
+    it: granting an approval verifies the release in the store.
 
     Attributes: `buckets` (`artifacts`, `dataproc_staging`, `dataproc_temp`, and `releases` when set).
     """
@@ -107,6 +108,7 @@ class Storage(Construct):
         identities: Identities,
         cmek: Cmek | None,
         release_clients: Sequence[str] = (),
+        release_readers: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, id_)
         specs: dict[str, Bucket] = {
@@ -171,6 +173,8 @@ class Storage(Construct):
             for i, member in enumerate(dict.fromkeys(release_clients)):
                 for role in ("roles/storage.objectCreator", "roles/storage.objectViewer"):
                     self.grant("releases", role, member, f"client-{i}", depends_on=own)
+            for i, member in enumerate(dict.fromkeys(release_readers)):
+                self.grant("releases", "roles/storage.objectViewer", member, f"reader-{i}")
 
     def grant(
         self,

@@ -77,7 +77,11 @@ def test_approvers_write_only_under_approvals_and_append_audit(
     for name, stack in stacks.items():
         env = envs[name]
         grants = resources(stack, "google_storage_bucket_iam_member")
-        approver = [g for g in grants.values() if g["member"] == env.promotion.approvers_group]
+        approver = [
+            g
+            for g in grants.values()
+            if g["member"] == env.promotion.approvers_group and "storage_releases" not in g["bucket"]
+        ]
         if not env.promotion.requires_approval:
             assert approver == []
             continue
@@ -105,9 +109,15 @@ def test_release_store_grants_every_deployer_create_and_read(
         if e.promotion.release_store == envs["prod"].buckets.releases.name  # type: ignore[union-attr]
     }
     assert len(users) == 3
+    approvers = {
+        e.promotion.approvers_group
+        for e in envs.values()
+        if e.platform == "gcp" and e.promotion.approvers_group
+    }
+    assert approvers  # prod's approvers verify the release they approve: read only
     assert {(g["member"], g["role"]) for g in on_releases} == {
         (u, r) for u in users for r in ("roles/storage.objectCreator", "roles/storage.objectViewer")
-    }
+    } | {(a, "roles/storage.objectViewer") for a in approvers}
     assert not any(g["role"] in ("roles/storage.objectAdmin", "roles/storage.admin") for g in on_releases)
 
 
