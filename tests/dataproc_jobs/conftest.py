@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -24,6 +25,8 @@ def built_jobs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def spark(built_jobs: Path) -> Iterator[object]:
     """A small local[2] SparkSession with orders-udfs.jar on its classpath."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # py4j logs while closing at interpreter exit, after pytest closed its capture streams.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     from pyspark.sql import SparkSession
 
     session = (
