@@ -250,10 +250,24 @@ class Gcs:
             self.counters.add("uploaded_bytes", len(data))
         return int(blob.generation or 0)
 
-    def copy(self, src_bucket: str, src_name: str, dst_bucket: str, dst_name: str) -> None:
-        """Server-side copy of one object."""
+    def copy(
+        self,
+        src_bucket: str,
+        src_name: str,
+        dst_bucket: str,
+        dst_name: str,
+        *,
+        source_generation: int | None = None,
+    ) -> None:
+        """Server-side copy of one object (of `source_generation` when given)."""
         src = self.client.bucket(src_bucket)
-        src.copy_blob(src.blob(src_name), self.client.bucket(dst_bucket), dst_name, retry=self.retry)
+        src.copy_blob(
+            src.blob(src_name),
+            self.client.bucket(dst_bucket),
+            dst_name,
+            source_generation=source_generation,
+            retry=self.retry,
+        )
         self.counters.add("copies")
 
     def delete(self, bucket: str, name: str, *, if_generation_match: int | None = None) -> bool:

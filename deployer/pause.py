@@ -4,7 +4,8 @@
 write the phase to the file `DEPLOYER_TEST_PAUSE_SIGNAL`, when set) and sleep, holding every thread that
 reaches the point, until it is killed. Phases of a promotion, in order:
 
-    locked, artifacts-upload:N, artifacts, data-upload:N, data, runtime-config, dags-upload:N, dags,
+    locked, artifacts-upload:N, artifacts, data-upload:N, data, runtime-config, dags-archive-copy:N,
+    dags-archived, dags-upload:N, dags,
     archive-copy:N, archive-copied, before-state, after-state, after-approval, archive-remove:N, archived,
     before-unlock
 

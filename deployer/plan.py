@@ -11,8 +11,10 @@ the release's objects with ONE listing per prefix (size and MD5 from the listing
 
 Objects under `dags/` that the release does not have are archived (copied to
 `archive/<YYYY-MM-DD>/<release that was live>/dags/...` in the artifacts bucket) and only then removed.
+A DAG object the release overwrites with other content is archived the same way, before the overwrite,
+so nothing is lost even in a bucket without object versioning.
 Component paths are keyed by content, not by release id: a release that only changes one DAG uploads
-that DAG and the runtime config (whose `release_id` changes), nothing else.
+that DAG, nothing else.
 """
 
 from __future__ import annotations
@@ -48,11 +50,16 @@ class Upload:
     size: int
     md5: str
     change: bool = field(metadata={"doc": "True when it overwrites an object with other content"})
+    replaces: int | None = field(
+        default=None,
+        metadata={"doc": "generation of the archived DAG it overwrites (the write is conditioned on it)"},
+    )
 
 
 @dataclass(frozen=True)
 class ArchiveMove:
-    """One object leaving the DAG folder: copied to the archive, then removed."""
+    """One DAG object archived: leaving the DAG folder (copied, then removed) or `overwritten` by the
+    release (copied before the new content is uploaded, not removed)."""
 
     name: str
     generation: int
@@ -60,6 +67,7 @@ class ArchiveMove:
     archive_bucket: str
     archive_name: str
     copied: bool
+    overwritten: bool = False
 
 
 @dataclass
@@ -114,7 +122,11 @@ class Plan:
                 if u.change
             ],
             "archive": [
-                {"uri": uri(self.composer_bucket, a.name), "to": uri(a.archive_bucket, a.archive_name)}
+                {
+                    "uri": uri(self.composer_bucket, a.name),
+                    "to": uri(a.archive_bucket, a.archive_name),
+                    "reason": "overwritten" if a.overwritten else "removed",
+                }
                 for a in self.archive
             ],
             "missing_buckets": self.missing_buckets,
@@ -208,13 +220,20 @@ def compute(target: Target, store: ReleaseStore, published: PublishedRelease, st
     uploads: list[Upload] = []
     unchanged = 0
     wanted: set[tuple[str, str]] = set()
+    overwritten: list[ObjInfo] = []
     for phase, bucket, name, source, size, md5 in desired:
         wanted.add((bucket, name))
         have = present.get((bucket, name))
         if have is not None and have.md5 == md5 and have.size == size:
             unchanged += 1
             continue
-        uploads.append(Upload(phase, bucket, name, source, size, md5, change=have is not None))
+        replaces = None
+        if have is not None and phase == "dags":
+            overwritten.append(have)
+            replaces = have.generation
+        uploads.append(
+            Upload(phase, bucket, name, source, size, md5, change=have is not None, replaces=replaces)
+        )
 
     previous = state.current.release if state.current else None
     leaving = sorted(
@@ -230,14 +249,22 @@ def compute(target: Target, store: ReleaseStore, published: PublishedRelease, st
     )
     archive: list[ArchiveMove] = []
     listed: dict[str, dict[str, ObjInfo]] = {}
-    for info in leaving:
-        prefix = archive_prefix(archive_label(state, manifest.release, info.name))
+    # A DAG is overwritten only before the state record names this release (the DAGs go up before it),
+    # so what it holds then came with the release the state names: the live one, never this one.
+    for info, is_overwritten in [*((i, True) for i in overwritten), *((i, False) for i in leaving)]:
+        if is_overwritten:
+            label = state.current.release if state.current else None
+        else:
+            label = archive_label(state, manifest.release, info.name)
+        prefix = archive_prefix(label)
         if prefix not in listed:
             listed[prefix] = _list(target, artifacts, prefix + "dags/", missing)
         dest = prefix + info.name
         have = listed[prefix].get(dest)
         copied = have is not None and have.md5 == info.md5 and have.size == info.size
-        archive.append(ArchiveMove(info.name, info.generation, info.size, artifacts, dest, copied))
+        archive.append(
+            ArchiveMove(info.name, info.generation, info.size, artifacts, dest, copied, is_overwritten)
+        )
     extra = sorted(
         f"gs://{bucket}/{name}"
         for (bucket, name) in present
@@ -271,7 +298,9 @@ def drift(target: Target, store: ReleaseStore, state: State) -> dict[str, Any]:
     plan = compute(target, store, published, state)
     missing = [f"gs://{u.bucket}/{u.name}" for u in plan.uploads if not u.change]
     changed = [f"gs://{u.bucket}/{u.name}" for u in plan.uploads if u.change]
-    added = sorted([f"gs://{plan.composer_bucket}/{a.name}" for a in plan.archive] + plan.extra)
+    added = sorted(
+        [f"gs://{plan.composer_bucket}/{a.name}" for a in plan.archive if not a.overwritten] + plan.extra
+    )
     return {
         "env": target.env.name,
         "release": published.release,

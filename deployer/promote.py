@@ -3,7 +3,9 @@
     1. take the environment's lock (one promotion at a time)
     2. check the approval gate (environments with `promotion.requires_approval`)
     3. Spark artifacts -> dbt and GX -> runtime config -> DAGs (so no DAG ever points at a missing artifact;
-       artifacts are content-addressed and never removed)
+       artifacts are content-addressed and never removed); a DAG the release overwrites with other
+       content is first copied to the archive (server-side), and the overwrite is conditioned on the
+       generation that was copied
     4. copy what leaves the DAG folder to the archive
     5. write the state record (generation-conditioned) and mark the approval used
     6. remove what was archived from the DAG folder; write the report and the audit entry; release the lock
@@ -103,19 +105,40 @@ def _upload(store: ReleaseStore, published: PublishedRelease, plan: Plan) -> Cal
             raise Refused(
                 f"{item.source or item.name}: content does not match the plan (changed while promoting)"
             )
-        store.gcs.write(item.bucket, item.name, data, content_type=_content_type(item.name))
+        from google.api_core.exceptions import PreconditionFailed
+
+        try:
+            store.gcs.write(
+                item.bucket,
+                item.name,
+                data,
+                content_type=_content_type(item.name),
+                if_generation_match=item.replaces,
+            )
+        except PreconditionFailed:
+            raise Refused(
+                f"gs://{item.bucket}/{item.name} changed after it was archived (another writer); run it again"
+            ) from None
 
     return one
 
 
-def _archive_copy(target: Target, plan: Plan, quiet: bool) -> int:
-    """Copy what leaves the DAG folder to the archive (skipping copies already there). Returns the count."""
-    to_copy = [a for a in plan.archive if not a.copied]
+def _archive_copy(target: Target, plan: Plan, quiet: bool, *, overwritten: bool) -> int:
+    """Copy the DAG objects the release overwrites (`overwritten`) or that leave the DAG folder to the
+    archive, server-side and from the generation the plan saw (skipping copies already there)."""
+    to_copy = [a for a in plan.archive if not a.copied and a.overwritten == overwritten]
 
     def copy(move: ArchiveMove) -> None:
-        target.gcs.copy(plan.composer_bucket, move.name, move.archive_bucket, move.archive_name)
+        target.gcs.copy(
+            plan.composer_bucket,
+            move.name,
+            move.archive_bucket,
+            move.archive_name,
+            source_generation=move.generation,
+        )
 
-    run_all(to_copy, copy, label="archiving", phase="archive-copy", quiet=quiet)
+    phase = "dags-archive-copy" if overwritten else "archive-copy"
+    run_all(to_copy, copy, label="archiving", phase=phase, quiet=quiet)
     return len(to_copy)
 
 
@@ -137,7 +160,8 @@ def _archive_remove(target: Target, plan: Plan, quiet: bool) -> int:
                 message=f"{move.name} changed after it was archived; left in place",
             )
 
-    run_all(plan.archive, remove, label="removing archived DAG files", phase="archive-remove", quiet=quiet)
+    leaving = [a for a in plan.archive if not a.overwritten]
+    run_all(leaving, remove, label="removing archived DAG files", phase="archive-remove", quiet=quiet)
     return removed
 
 
@@ -221,10 +245,16 @@ def promote(
         state, generation = read_state(target.gcs, target.artifacts, env.name)
         fresh = gate(target, state, published, kind, actor)
         plan = compute(target, store, published, state)
-        phases: dict[str, float] = {}
+        phases: dict[str, float] = {"archive": 0.0}
         upload = _upload(store, published, plan)
+        copied = 0
         for phase in PHASES:
             items = [u for u in plan.uploads if u.phase == phase]
+            if phase == "dags":
+                p0 = time.monotonic()
+                copied += _archive_copy(target, plan, quiet, overwritten=True)
+                phases["archive"] = round(time.monotonic() - p0, 3)
+                pause.point("dags-archived")
             p0 = time.monotonic()
             run_all(items, upload, label=f"{phase} ({len(items)})", phase=f"{phase}-upload", quiet=quiet)
             phases[phase] = round(time.monotonic() - p0, 3)
@@ -238,8 +268,8 @@ def promote(
             )
             pause.point(phase)
         p0 = time.monotonic()
-        copied = _archive_copy(target, plan, quiet)
-        phases["archive"] = round(time.monotonic() - p0, 3)
+        copied += _archive_copy(target, plan, quiet, overwritten=False)
+        phases["archive"] = round(phases["archive"] + time.monotonic() - p0, 3)
         pause.point("archive-copied")
 
         # The state goes live once everything the release needs is in place, and before anything is
@@ -269,7 +299,11 @@ def promote(
                 components=dict(published.manifest.components),
                 report=report_name,
                 replaced=replaced,
-                leaving=list(current.leaving) if same and current else [a.name for a in plan.archive],
+                leaving=(
+                    list(current.leaving)
+                    if same and current
+                    else [a.name for a in plan.archive if not a.overwritten]
+                ),
             )
             write_state(target.gcs, target.artifacts, state.with_current(live), generation)
             current = live
@@ -312,6 +346,7 @@ def promote(
                 "store": target.store,
             },
             "archive": [a.archive_name for a in plan.archive],
+            "archived_overwritten": sum(1 for a in plan.archive if a.overwritten),
         }
         report["counters"] = target.gcs.counters.as_dict()
         if outcome == "ok":

@@ -31,7 +31,8 @@ def _print_plan(data: dict[str, Any], show_config: bool = True) -> None:
     for item in data["change"]:
         console.print(f"  ~ {item['uri']}  [{item['phase']}, {item['size']} B]", markup=False)
     for item in data["archive"]:
-        console.print(f"  > {item['uri']}  -> {item['to']}", markup=False)
+        why = " (overwritten)" if item.get("reason") == "overwritten" else ""
+        console.print(f"  > {item['uri']}  -> {item['to']}{why}", markup=False)
     for bucket in data["missing_buckets"]:
         console.print(
             f"  (bucket gs://{bucket} does not exist yet: created on the local platform)", markup=False

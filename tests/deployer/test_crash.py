@@ -26,6 +26,7 @@ PHASES = [
     "artifacts",
     "data",
     "runtime-config",
+    "dags-archived",
     "dags-upload:1",
     "dags",
     "archive-copied",
@@ -88,7 +89,7 @@ def test_kill_at_phase_then_converge(
     assert state["release"] == releases.c and state["previous_release"] == releases.a
     assert cli("drift", "--env", "local").code == 0
     archived = env_with_releases.objects(env_with_releases.buckets("local")["artifacts"], "archive/")
-    assert [n.split("/", 3)[-1] for n in archived] == ["dags/c.py"]
+    assert sorted(n.split("/", 3)[-1] for n in archived) == ["dags/b.py", "dags/c.py"]
     # Converged: one more run uploads nothing.
     final = cli("promote", "--env", "local", "--release", releases.c, "--yes", "--json").json()
     assert final["uploaded"] == 0 and final["counters"]["uploads"] == 0

@@ -99,8 +99,8 @@ def test_promote_repromote_archive_rollback(env_with_releases: DeployerEnv, rele
     assert second["previous_release"] == releases.a
     uploaded_dags = {"dags/b.py", "dags/d.py", "dags/runtime_config.json"}
     assert second["uploaded"] == len(uploaded_dags), second
-    assert second["archived"] == 1
-    archive_name = second["archive"][0]
+    assert second["archived"] == 2 and second["archived_overwritten"] == 1  # c removed, b overwritten
+    archive_name = next(name for name in second["archive"] if name.endswith("/dags/c.py"))
     assert archive_name.endswith(f"/{releases.a}/dags/c.py") and archive_name.startswith("archive/")
     artifacts = env_with_releases.objects(buckets["artifacts"])
     assert artifacts[archive_name] == (releases.dir / releases.a / "files" / "dags" / "c.py").read_bytes()
@@ -114,7 +114,7 @@ def test_promote_repromote_archive_rollback(env_with_releases: DeployerEnv, rele
     assert {"env", "release", "promoted_at", "promoted_by"} <= set(data)
     assert data["release"] == releases.b and data["previous_release"] == releases.a
     assert data["promoted_by"] and data["authenticated"] is False
-    assert data["last_promotion"]["uploaded"] == 3 and data["last_promotion"]["archived"] == 1
+    assert data["last_promotion"]["uploaded"] == 3 and data["last_promotion"]["archived"] == 2
     assert data["files"]["dags"] == 5
 
     assert cli("drift", "--env", "local").code == 0
@@ -162,9 +162,9 @@ def test_drift_reports_added_changed_missing(env_with_releases: DeployerEnv, rel
     assert [u.rsplit("/", 1)[-1] for u in data["added"]] == ["hotfix.py"]
     text = cli("drift", "--env", "local")
     assert text.code == 1 and "drift found" in text.out
-    # Promoting again repairs it, and the hand-made file is archived, not lost.
+    # Promoting again repairs it; the hand-made file and the hand-edited a.py are archived, not lost.
     repaired = promote(releases.a)
-    assert repaired["uploaded"] == 2 and repaired["archived"] == 1
+    assert repaired["uploaded"] == 2 and repaired["archived"] == 2 and repaired["archived_overwritten"] == 1
     assert cli("drift", "--env", "local").code == 0
 
 
