@@ -9,6 +9,7 @@ deployer actually copies is checked against the manifest's sha256.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from deployer import log
@@ -163,15 +164,19 @@ class ReleaseStore:
     def fetch(self, release_id: str, *, verify_files: bool = True) -> PublishedRelease:
         """The published release `release_id`: manifest parsed, files checked against the store's listing."""
         check_release_id(release_id)
-        obj = self.gcs.read(self.bucket, manifest_object(release_id))
-        if obj is None:
-            raise ConfigError(
-                f"release {release_id} is not published in gs://{self.bucket} "
-                f"(run: deployer release publish {release_id})"
-            )
-        manifest = parse_manifest(obj.data, self.where(release_id), release_id)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # The listing needs only the release id: it runs during the manifest's round trip.
+            prefix = files_prefix(release_id)
+            listed = pool.submit(self.gcs.list, self.bucket, prefix) if verify_files else None
+            obj = self.gcs.read(self.bucket, manifest_object(release_id))
+            if obj is None:
+                raise ConfigError(
+                    f"release {release_id} is not published in gs://{self.bucket} "
+                    f"(run: deployer release publish {release_id})"
+                )
+            manifest = parse_manifest(obj.data, self.where(release_id), release_id)
+            listing = listed.result() if listed is not None else {}
         if verify_files:
-            listing = self.gcs.list(self.bucket, files_prefix(release_id))
             for entry in manifest.files:
                 obj_info = listing.get(files_prefix(release_id) + entry.path)
                 if obj_info is None:
