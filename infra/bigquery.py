@@ -12,10 +12,17 @@
   (`DATA_MASKING_POLICY` with the tag's predefined `masking` expression).
 - The raw table of every contract a topic publishes (`contracts/orders.yaml` -> `orders_events`):
   schema from the contract, PII columns carrying their policy tag, day partitions on `event_time`.
-- CMEK: the `bigquery` key as the datasets' default and on the raw table when the environment enables it.
+- The staging tables the daily Spark job writes, from the same contract's `staging` (`orders`, by day on
+  `event_date`) and `rejects` (`orders_rejects`, by day on `processing_date`) sections, in the staging
+  dataset, built by the same code as the raw table (schema, policy tags, partitions, CMEK). Created here,
+  not by the job, so their schema, descriptions and policy tags are reviewed and never inferred from a
+  DataFrame (a job-created table would carry no policy tags: its PII would be readable by any viewer).
+- Every contract table has `deletion_protection`: dropping it takes a deliberate change first.
+- CMEK: the `bigquery` key as the datasets' default and on every contract table when the environment
+  enables it.
 
 Attributes: `datasets` (layer -> dataset), `taxonomy`, `policy_tags` (display name -> tag),
-`data_policies` (display name -> policy), `raw_tables` (table id -> table).
+`data_policies` (display name -> policy), `raw_tables` and `staging_tables` (table id -> table).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from cdktn_provider_google.bigquery_datapolicy_data_policy import (
     BigqueryDatapolicyDataPolicy,
@@ -50,7 +58,7 @@ from deployer.config import Environment
 from deployer.errors import ConfigError
 from infra import env_file
 from infra.cmek import Cmek
-from infra.contracts import Contract, bigquery_schema, check_policy_tags
+from infra.contracts import PARTITION_TYPES, Column, Contract, bigquery_schema, check_policy_tags
 from infra.iam import Identities
 
 PARTITION_COLUMN = "event_time"
@@ -64,6 +72,26 @@ PIPELINE_GRANTS: dict[str, tuple[tuple[str, str], ...]] = {
     "staging": (("dataproc", "roles/bigquery.dataEditor"), ("composer", "roles/bigquery.dataEditor")),
     "marts": (("composer", "roles/bigquery.dataEditor"),),
 }
+
+
+# contract section -> what its table holds (the table's description)
+STAGING_PURPOSE: dict[str, str] = {
+    "staging": "cleaned, deduplicated events the daily Spark job writes, PII hashed",
+    "rejects": "records the daily Spark job set aside (malformed, late, superseded) instead of dropping",
+}
+
+
+class TableArgs(NamedTuple):
+    """What every contract table of the stack shares."""
+
+    project: str
+    """GCP project."""
+    labels: dict[str, str]
+    """The environment's labels."""
+    policy_tag_ids: dict[str, str]
+    """Policy tag resource names by display name (tokens)."""
+    kms_key: str | None
+    """The `bigquery` CMEK key, when the environment enables CMEK."""
 
 
 def slug(text: str) -> str:
@@ -181,33 +209,69 @@ class BigQuery(Construct):
                     member=member,
                 )
 
-        tag_ids = {name: str(tag.name) for name, tag in self.policy_tags.items()}
+        self._table_args = TableArgs(env.project, labels, self.policy_tag_ids(), kms_key)
         self.raw_tables: dict[str, BigqueryTable] = {}
+        self.staging_tables: dict[str, BigqueryTable] = {}
         for contract in contracts:
             check_policy_tags(contract, env.policy_tag_names(), env_file(env.name))
             table_id = contract.event.raw_table
             types = {c.name: c.type for c in contract.event.columns}
-            if types.get(PARTITION_COLUMN) not in ("TIMESTAMP", "DATE"):
+            if types.get(PARTITION_COLUMN) not in PARTITION_TYPES:
                 raise ConfigError(
                     f"{contract.path}: event.columns: the raw table is partitioned by day on "
                     f"{PARTITION_COLUMN!r}, which must be a TIMESTAMP or DATE column"
                 )
-            self.raw_tables[table_id] = BigqueryTable(
-                self,
+            self.raw_tables[table_id] = self._table(
                 f"raw-{table_id}",
-                project=env.project,
-                dataset_id=self.datasets["raw"].dataset_id,
-                table_id=table_id,
-                description=f"{contract.domain} events as published on {contract.event.topic} "
+                self.datasets["raw"],
+                table_id,
+                f"{contract.domain} events as published on {contract.event.topic} "
                 f"(contract v{contract.version}).",
-                labels=labels,
-                schema=json.dumps(bigquery_schema(contract, tag_ids)),
-                time_partitioning=BigqueryTableTimePartitioning(type="DAY", field=PARTITION_COLUMN),
-                deletion_protection=True,
-                encryption_configuration=(
-                    BigqueryTableEncryptionConfiguration(kms_key_name=kms_key) if kms_key else None
-                ),
+                contract.event.columns,
+                PARTITION_COLUMN,
             )
+            for table in contract.staging_tables():
+                if table.table in self.staging_tables:
+                    raise ConfigError(
+                        f"{contract.path}: {table.section}.table: {table.table!r} is declared by another "
+                        "contract (or section) too"
+                    )
+                self.staging_tables[table.table] = self._table(
+                    f"staging-{table.table}",
+                    self.datasets["staging"],
+                    table.table,
+                    f"{contract.domain}: {STAGING_PURPOSE[table.section]} "
+                    f"(contract v{contract.version}, section {table.section}).",
+                    table.columns,
+                    table.partition_by,
+                )
+
+    def _table(
+        self,
+        id_: str,
+        dataset: BigqueryDataset,
+        table_id: str,
+        description: str,
+        columns: Sequence[Column],
+        partition_by: str,
+    ) -> BigqueryTable:
+        """A contract table: schema from its columns (PII columns tagged), day partitions, kept on destroy."""
+        args = self._table_args
+        return BigqueryTable(
+            self,
+            id_,
+            project=args.project,
+            dataset_id=dataset.dataset_id,
+            table_id=table_id,
+            description=description,
+            labels=args.labels,
+            schema=json.dumps(bigquery_schema(columns, args.policy_tag_ids)),
+            time_partitioning=BigqueryTableTimePartitioning(type="DAY", field=partition_by),
+            deletion_protection=True,
+            encryption_configuration=(
+                BigqueryTableEncryptionConfiguration(kms_key_name=args.kms_key) if args.kms_key else None
+            ),
+        )
 
     def policy_tag_ids(self) -> dict[str, str]:
         """Policy-tag resource names by display name (tokens until applied)."""

@@ -3,6 +3,9 @@
 A contract declares an event once: its Pub/Sub topic, its raw BigQuery table and its columns
 (`name`, `type`, `mode`, `description`, optional `pii` naming a policy tag by display name). Infra turns
 it into the Pub/Sub Avro schema and the raw table's BigQuery schema, so the two never drift apart.
+It also declares the tables the daily Spark job writes into the staging dataset, sections `staging`
+and `rejects` (each `table`, `partition_by`, `columns`); infra creates them with the same schema code.
+Other sections (`marts`, ...) belong to dbt and are not read here.
 
 Reading is strict: an unknown key on a column is an error (dbt `tests` aside), because a misspelt `pii` would
 silently publish a PII column without its policy tag. Errors name the file and the field.
@@ -28,7 +31,7 @@ NULLABLE columns become an Avro union `["null", T]` with default null; REPEATED 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +53,7 @@ TYPES: dict[str, tuple[str, Any]] = {
     "JSON": ("JSON", "string"),
 }
 MODES = ("REQUIRED", "NULLABLE", "REPEATED")
+PARTITION_TYPES = ("TIMESTAMP", "DATE")  # what BigQuery can partition by day
 COLUMN_KEYS = {"name", "type", "mode", "description", "pii", "tests"}  # `tests`: dbt's, not infra's
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,299}$")
 
@@ -83,6 +87,20 @@ class EventContract:
 
 
 @dataclass(frozen=True)
+class TableContract:
+    """A table the pipeline writes (contract sections `staging`, `rejects`)."""
+
+    section: str
+    """The contract section it comes from (`staging`, `rejects`), for error messages."""
+    table: str
+    """Table id in the staging dataset."""
+    partition_by: str
+    """The DATE or TIMESTAMP column the table is partitioned on, by day."""
+    columns: tuple[Column, ...]
+    """The table's columns, in order."""
+
+
+@dataclass(frozen=True)
 class Contract:
     """One contract file."""
 
@@ -94,6 +112,20 @@ class Contract:
     """Contract version; bumped on breaking changes."""
     event: EventContract
     """The event the domain publishes."""
+    staging: TableContract | None = None
+    """The cleaned table the daily job writes, when the contract declares it."""
+    rejects: TableContract | None = None
+    """The table of records the daily job sets aside, when the contract declares it."""
+
+    def sections(self) -> dict[str, tuple[Column, ...]]:
+        """Columns of every section infra reads (`event`, `staging`, `rejects`), by section name."""
+        out = {"event": self.event.columns}
+        out.update({t.section: t.columns for t in self.staging_tables()})
+        return out
+
+    def staging_tables(self) -> tuple[TableContract, ...]:
+        """The tables of the staging dataset the contract declares (`staging`, then `rejects`)."""
+        return tuple(t for t in (self.staging, self.rejects) if t is not None)
 
 
 def _fail(path: Path, where: str, problem: str) -> ConfigError:
@@ -108,8 +140,8 @@ def _text(path: Path, where: str, value: Any, *, pattern: re.Pattern[str] | None
     return value
 
 
-def _column(path: Path, index: int, raw: Any) -> Column:
-    where = f"event.columns.{index}"
+def _column(path: Path, section: str, index: int, raw: Any) -> Column:
+    where = f"{section}.columns.{index}"
     if not isinstance(raw, Mapping):
         raise _fail(path, where, f"expected a mapping, got {type(raw).__name__}")
     unknown = set(raw) - COLUMN_KEYS
@@ -131,6 +163,39 @@ def _column(path: Path, index: int, raw: Any) -> Column:
     return Column(name=name, type=type_, mode=mode, description=description, pii=pii)
 
 
+def _columns(path: Path, section: str, raw_columns: Any) -> tuple[Column, ...]:
+    if not isinstance(raw_columns, list) or not raw_columns:
+        raise _fail(path, f"{section}.columns", "expected a non-empty list")
+    columns = tuple(_column(path, section, i, c) for i, c in enumerate(raw_columns))
+    names = [c.name for c in columns]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise _fail(path, f"{section}.columns", f"duplicate column names {dupes}")
+    return columns
+
+
+def _table(path: Path, section: str, raw: Any) -> TableContract | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise _fail(path, section, "expected a mapping with table, partition_by and columns")
+    columns = _columns(path, section, raw.get("columns"))
+    partition_by = _text(path, f"{section}.partition_by", raw.get("partition_by"), pattern=_IDENT)
+    types = {c.name: c.type for c in columns}
+    if types.get(partition_by) not in PARTITION_TYPES:
+        raise _fail(
+            path,
+            f"{section}.partition_by",
+            f"{partition_by!r} must name a {' or '.join(PARTITION_TYPES)} column of {section}.columns",
+        )
+    return TableContract(
+        section=section,
+        table=_text(path, f"{section}.table", raw.get("table"), pattern=_IDENT),
+        partition_by=partition_by,
+        columns=columns,
+    )
+
+
 def load_contract(path: Path) -> Contract:
     """Read and check one contract file; raise ConfigError naming the file and field on bad input."""
     try:
@@ -144,14 +209,7 @@ def load_contract(path: Path) -> Contract:
     event = data.get("event")
     if not isinstance(event, Mapping):
         raise _fail(path, "event", "expected a mapping with topic, raw_table and columns")
-    raw_columns = event.get("columns")
-    if not isinstance(raw_columns, list) or not raw_columns:
-        raise _fail(path, "event.columns", "expected a non-empty list")
-    columns = tuple(_column(path, i, c) for i, c in enumerate(raw_columns))
-    names = [c.name for c in columns]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise _fail(path, "event.columns", f"duplicate column names {dupes}")
+    columns = _columns(path, "event", event.get("columns"))
     version = data.get("version", 1)
     if not isinstance(version, int):
         raise _fail(path, "version", "expected an integer")
@@ -164,24 +222,28 @@ def load_contract(path: Path) -> Contract:
             raw_table=_text(path, "event.raw_table", event.get("raw_table"), pattern=_IDENT),
             columns=columns,
         ),
+        staging=_table(path, "staging", data.get("staging")),
+        rejects=_table(path, "rejects", data.get("rejects")),
     )
 
 
 def check_policy_tags(contract: Contract, known: list[str], env_file: str) -> None:
-    """Refuse a contract whose `pii` names a policy tag the environment's taxonomy lacks."""
-    for i, column in enumerate(contract.event.columns):
-        if column.pii is not None and column.pii not in known:
-            raise _fail(
-                contract.path,
-                f"event.columns.{i}.pii",
-                f"policy tag {column.pii!r} is not in the taxonomy of {env_file} (known: {', '.join(known)})",
-            )
+    """Refuse a contract whose `pii` (in any section infra reads) names a tag the taxonomy lacks."""
+    for section, columns in contract.sections().items():
+        for i, column in enumerate(columns):
+            if column.pii is not None and column.pii not in known:
+                raise _fail(
+                    contract.path,
+                    f"{section}.columns.{i}.pii",
+                    f"policy tag {column.pii!r} is not in the taxonomy of {env_file} "
+                    f"(known: {', '.join(known)})",
+                )
 
 
-def bigquery_schema(contract: Contract, policy_tag_ids: Mapping[str, str]) -> list[dict[str, Any]]:
-    """The raw table's BigQuery schema (JSON fields), PII columns carrying their policy tag id."""
+def bigquery_schema(columns: Sequence[Column], policy_tag_ids: Mapping[str, str]) -> list[dict[str, Any]]:
+    """A table's BigQuery schema (JSON fields) from contract columns, PII columns carrying their tag id."""
     fields: list[dict[str, Any]] = []
-    for column in contract.event.columns:
+    for column in columns:
         field: dict[str, Any] = {
             "name": column.name,
             "type": TYPES[column.type][0],

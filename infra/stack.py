@@ -7,9 +7,9 @@ bucket and prefix of `state` in the file.
 Outputs (what the deployer, the DAGs and the workflows read, `cdktf output <env>`):
 `project`, `region`, `composer_environment`, `composer_dag_gcs_prefix`, `composer_dag_bucket`,
 `artifacts_bucket`, `dataproc_staging_bucket`, `dataproc_temp_bucket`, `release_store`,
-`dataproc_cluster`, `datasets` (layer -> id), `raw_tables` (table -> `project.dataset.table`),
-`policy_tag_ids` (display name -> policy tag resource name), `service_accounts` (role -> e-mail),
-`workload_identity_provider` (for `google-github-actions/auth`).
+`dataproc_cluster`, `datasets` (layer -> id), `raw_tables` and `staging_tables` (table ->
+`project.dataset.table`), `policy_tag_ids` (display name -> policy tag resource name),
+`service_accounts` (role -> e-mail), `workload_identity_provider` (for `google-github-actions/auth`).
 """
 
 from __future__ import annotations
@@ -153,6 +153,14 @@ class PlatformStack(TerraformStack):
                 for table_id in self.bigquery.raw_tables
             },
             "Raw tables fed from Pub/Sub.",
+        )
+        self._output(
+            "staging_tables",
+            {
+                table_id: f"{env.project}.{env.bigquery.datasets['staging'].id}.{table_id}"
+                for table_id in self.bigquery.staging_tables
+            },
+            "Staging tables the Spark job writes (contract sections staging, rejects).",
         )
         self._output(
             "policy_tag_ids", self.bigquery.policy_tag_ids(), "Policy tag resource name by display name."

@@ -1,12 +1,13 @@
-"""BigQuery: datasets and their IAM, the activated taxonomy, one tag per PII class, masking, raw table."""
+"""BigQuery: datasets and their IAM, the taxonomy, one tag per PII class, masking, raw and staging tables."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from deployer.config import Environment
 from infra import REPO_ROOT
-from infra.contracts import load_contract
+from infra.contracts import TYPES, Column, load_contract
 from tests.infra.conftest import Stack, resources
 
 ORDERS = load_contract(REPO_ROOT / "contracts" / "orders.yaml")
@@ -97,26 +98,95 @@ def test_masking_policy_per_tag_with_masked_readers(
         assert {r["member"] for r in readers.values()} == set(env.bigquery.taxonomy.masked_readers)
 
 
+def assert_contract_table(
+    stack: Stack,
+    table: dict[str, Any],
+    env: Environment,
+    *,
+    dataset: str,
+    table_id: str,
+    partition_by: str,
+    columns: tuple[Column, ...],
+) -> None:
+    """The table the contract declares: columns, modes, descriptions, policy tags, partitions, protection."""
+    assert table["table_id"] == table_id
+    assert table["dataset_id"].startswith(f"${{google_bigquery_dataset.bigquery_dataset-{dataset}_")
+    assert table["time_partitioning"] == {"type": "DAY", "field": partition_by}
+    assert table["labels"] == env.labels.as_dict()
+    assert table["deletion_protection"] is True
+    if env.cmek.enabled:
+        assert "google_kms_crypto_key.cmek_key-bigquery_" in table["encryption_configuration"]["kms_key_name"]
+    else:
+        assert "encryption_configuration" not in table
+    schema = json.loads(table["schema"])
+    assert [(f["name"], f["mode"], f["description"]) for f in schema] == [
+        (c.name, c.mode, c.description) for c in columns
+    ]
+    assert [f["type"] for f in schema] == [TYPES[c.type][0] for c in columns]
+    tags = {
+        t["display_name"]: key.replace("/", "_")
+        for key, t in resources(stack, "google_data_catalog_policy_tag").items()
+    }
+    for field, column in zip(schema, columns, strict=True):
+        if column.pii:
+            (ref,) = field["policyTags"]["names"]
+            assert ref.startswith(f"${{google_data_catalog_policy_tag.{tags[column.pii]}_")
+            assert ref.endswith(".name}")
+        else:
+            assert "policyTags" not in field
+
+
 def test_raw_table_from_the_contract(stacks: dict[str, Stack], envs: dict[str, Environment]) -> None:
     for name, stack in stacks.items():
+        table = resources(stack, "google_bigquery_table")[f"bigquery/raw-{ORDERS.event.raw_table}"]
+        assert_contract_table(
+            stack,
+            table,
+            envs[name],
+            dataset="raw",
+            table_id="orders_events",
+            partition_by="event_time",
+            columns=ORDERS.event.columns,
+        )
+        assert sum(1 for f in json.loads(table["schema"]) if "policyTags" in f) == 3
+
+
+def test_staging_tables_the_spark_job_writes(stacks: dict[str, Stack], envs: dict[str, Environment]) -> None:
+    assert ORDERS.staging is not None and ORDERS.rejects is not None
+    for name, stack in stacks.items():
         tables = resources(stack, "google_bigquery_table")
-        table = tables[f"bigquery/raw-{ORDERS.event.raw_table}"]
-        assert table["table_id"] == ORDERS.event.raw_table
-        assert "bigquery_dataset-raw" in table["dataset_id"]
-        assert table["time_partitioning"] == {"type": "DAY", "field": "event_time"}
-        assert table["labels"] == envs[name].labels.as_dict()
-        assert table["deletion_protection"] is True
-        schema = json.loads(table["schema"])
-        assert [f["name"] for f in schema] == [c.name for c in ORDERS.event.columns]
-        tags = {
-            t["display_name"]: key.replace("/", "_")
-            for key, t in resources(stack, "google_data_catalog_policy_tag").items()
+        assert set(tables) == {
+            "bigquery/raw-orders_events",
+            "bigquery/staging-orders",
+            "bigquery/staging-orders_rejects",
         }
-        for field, column in zip(schema, ORDERS.event.columns, strict=True):
-            if column.pii:
-                (ref,) = field["policyTags"]["names"]
-                assert ref.startswith(f"${{google_data_catalog_policy_tag.{tags[column.pii]}_")
-                assert ref.endswith(".name}")
-            else:
-                assert "policyTags" not in field
-        assert sum(1 for f in schema if "policyTags" in f) == 3
+        staging = tables["bigquery/staging-orders"]
+        assert_contract_table(
+            stack,
+            staging,
+            envs[name],
+            dataset="staging",
+            table_id="orders",
+            partition_by="event_date",
+            columns=ORDERS.staging.columns,
+        )
+        rejects = tables["bigquery/staging-orders_rejects"]
+        assert_contract_table(
+            stack,
+            rejects,
+            envs[name],
+            dataset="staging",
+            table_id="orders_rejects",
+            partition_by="processing_date",
+            columns=ORDERS.rejects.columns,
+        )
+        tagged = {
+            t["table_id"]: sorted(f["name"] for f in json.loads(t["schema"]) if "policyTags" in f)
+            for t in (staging, rejects)
+        }
+        assert tagged == {
+            "orders": ["customer_email_hash", "customer_name", "shipping_country"],
+            "orders_rejects": ["record"],
+        }
+        assert staging["description"].startswith("orders: cleaned")
+        assert rejects["description"].startswith("orders: records the daily Spark job set aside")

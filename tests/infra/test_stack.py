@@ -87,6 +87,10 @@ def test_outputs_for_the_deployer_and_the_dags(
         assert set(out["datasets"]) == {"raw", "staging", "marts"}
         raw_id = env.bigquery.datasets["raw"].id
         assert out["raw_tables"] == {"orders_events": f"{env.project}.{raw_id}.orders_events"}
+        staging_id = env.bigquery.datasets["staging"].id
+        assert out["staging_tables"] == {
+            t: f"{env.project}.{staging_id}.{t}" for t in ("orders", "orders_rejects")
+        }
         assert set(out["service_accounts"]) == {"composer", "dataproc", "deployer", "infra"}
         assert "workload_identity_pool_provider" in out["workload_identity_provider"]
 
