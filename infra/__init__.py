@@ -7,9 +7,11 @@ Layout, top-down:
 - `services.py`   the project's APIs; `network.py` VPC/subnet/NAT; `iam.py` service accounts, project roles,
                   Workload Identity Federation; `cmek.py` key rings, keys and service-agent grants;
                   `storage.py` buckets; `composer.py`; `dataproc.py`; `bigquery.py` datasets, taxonomy,
-                  masking, raw table; `pubsub.py` topics, schemas, subscriptions, dead letters;
+                  masking, raw and staging tables; `secretmanager.py` the pipeline's secrets (no
+                  values); `pubsub.py` topics, schemas, subscriptions, dead letters;
                   `monitoring.py` channels, alerts, log bucket, audit logs.
 - `contracts.py`  the tiny typed reader of `contracts/*.yaml` (Avro and BigQuery schemas from one file).
+- `packages.py`   package pins read at synth time (uv.lock, composer/requirements.txt).
 - `app.py`        builds the App from every `platform: gcp` environment; `__main__.py` runs it.
 - `synth.py`      `python -m infra.synth` / `ensure_synth()`: synthesizes only when an input changed.
 

@@ -6,6 +6,11 @@
   Custom VPCs have no implicit firewall rule, and Dataproc nodes must talk to each other: one ingress
   rule admits traffic between VMs running as the `dataproc` account, and nothing else.
 - Shielded VMs (secure boot, vTPM, integrity monitoring); component gateway off (no web UIs exposed).
+- Python packages the jobs import beyond the image (`JOB_PACKAGES`: `google-cloud-secret-manager`, with
+  which the orders job reads its PII hashing key) are installed on every node at cluster creation by
+  the `dataproc:pip.packages` property, pinned to the versions of `uv.lock` (what the tests ran). The
+  image's conda environment is not guaranteed to carry them across image versions, and the job imports
+  the client only on Dataproc. pip reaches PyPI through Cloud NAT (the nodes have no public IP).
 - `idle_delete_ttl` when the file sets it (dev/staging): the cluster deletes itself when idle and the
   next `cdktf deploy` recreates it. CMEK for the persistent disks when the environment enables CMEK.
 
@@ -43,9 +48,20 @@ from deployer.config import Environment
 from infra.cmek import Cmek
 from infra.iam import Identities
 from infra.network import Network
+from infra.packages import locked_version
 from infra.storage import Storage
 
 NETWORK_TAG = "dataproc"
+JOB_PACKAGES = ("google-cloud-secret-manager",)
+"""PyPI packages the Spark jobs import that the Dataproc image may lack (versions from uv.lock)."""
+PIP_PROPERTY = "dataproc:pip.packages"
+
+
+def pip_packages() -> str:
+    """The `dataproc:pip.packages` value: `JOB_PACKAGES` pinned to uv.lock, comma-separated."""
+    return ",".join(f"{name}=={locked_version(name)}" for name in JOB_PACKAGES)
+
+
 BOOT_DISK_TYPE = "pd-balanced"
 
 
@@ -139,7 +155,9 @@ class Dataproc(Construct):
                         boot_disk_type=BOOT_DISK_TYPE, boot_disk_size_gb=spec.boot_disk_gb
                     ),
                 ),
-                software_config=DataprocClusterClusterConfigSoftwareConfig(image_version=spec.image_version),
+                software_config=DataprocClusterClusterConfigSoftwareConfig(
+                    image_version=spec.image_version, override_properties={PIP_PROPERTY: pip_packages()}
+                ),
                 autoscaling_config=DataprocClusterClusterConfigAutoscalingConfig(policy_uri=self.policy.name),
                 endpoint_config=DataprocClusterClusterConfigEndpointConfig(enable_http_port_access=False),
                 lifecycle_config=(

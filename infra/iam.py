@@ -72,6 +72,7 @@ PROJECT_ROLES: dict[str, tuple[str, ...]] = {
         "roles/monitoring.editor",
         "roles/pubsub.admin",
         "roles/resourcemanager.projectIamAdmin",
+        "roles/secretmanager.admin",  # create secret containers and their IAM (values are added by people)
         "roles/serviceusage.serviceUsageAdmin",
         "roles/storage.admin",
     ),

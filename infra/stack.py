@@ -34,6 +34,7 @@ from infra.monitoring import Monitoring
 from infra.network import Network
 from infra.project import ProjectContext
 from infra.pubsub import INSPECT_SUFFIX, PubSub
+from infra.secretmanager import Secrets
 from infra.services import ProjectServices
 from infra.storage import Storage
 
@@ -62,7 +63,7 @@ def load_topic_contracts(env: Environment) -> dict[str, Contract]:
 
 class PlatformStack(TerraformStack):
     """The stack `<env.name>`: services, network, identities, CMEK, buckets, Composer, Dataproc,
-    BigQuery, Pub/Sub, monitoring, and the outputs others read.
+    BigQuery, secrets, Pub/Sub, monitoring, and the outputs others read.
 
     `release_clients`: IAM members (every environment's deployer account) granted on the release store
     bucket, when this environment's file creates it (`buckets.releases`); `release_readers` (approvers
@@ -100,6 +101,7 @@ class PlatformStack(TerraformStack):
             self, "dataproc", env, self.network, self.identities, self.storage, self.cmek
         )
         self.bigquery = BigQuery(self, "bigquery", env, self.identities, self.cmek, list(contracts.values()))
+        self.secrets = Secrets(self, "secrets", env, self.identities)
         self.pubsub = PubSub(self, "pubsub", env, self.identities, self.project, self.cmek, contracts)
         self.monitoring = Monitoring(
             self, "monitoring", env, self.identities, self.composer, self.dataproc, self.pubsub

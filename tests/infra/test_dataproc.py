@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import tomllib
+
 from deployer.config import Environment
+from infra import REPO_ROOT
 from tests.infra.conftest import Stack, resources
 
 
@@ -55,6 +58,18 @@ def test_cluster_is_internal_and_uses_the_policy(
             assert config["lifecycle_config"]["idle_delete_ttl"] == env.dataproc.idle_delete_ttl
         else:
             assert "lifecycle_config" not in config
+
+
+def test_cluster_installs_the_secret_manager_client_pinned_to_the_lock(stacks: dict[str, Stack]) -> None:
+    lock = tomllib.loads((REPO_ROOT / "uv.lock").read_text())
+    (locked,) = [p["version"] for p in lock["package"] if p["name"] == "google-cloud-secret-manager"]
+    for stack in stacks.values():
+        software = resources(stack, "google_dataproc_cluster")["dataproc/cluster"]["cluster_config"][
+            "software_config"
+        ]
+        assert software["override_properties"] == {
+            "dataproc:pip.packages": f"google-cloud-secret-manager=={locked}"
+        }
 
 
 def test_firewall_admits_only_the_cluster_itself(stacks: dict[str, Stack]) -> None:
