@@ -2,7 +2,10 @@
 
 - Private: `enable_private_environment` (Composer 3 networking: the Airflow components reach our VPC
   through the subnet and `composer_cidr`, no public IPs). Builds of PyPI packages stay private too,
-  unless the environment asks for extra PyPI packages, which then need the internet (through Cloud NAT).
+  unless there are PyPI packages to install, which then need the internet (through Cloud NAT).
+- PyPI packages: `composer/requirements.txt` (what the DAGs need beyond the image, pinned to uv.lock,
+  read at synth time; requirements marked `composer-image` are left out, see `infra.packages`) merged
+  with the file's `composer.pypi_packages`, the environment file winning on a name in both.
 - No public web server: `web_server_network_access_control` admits the platform subnet only (the UI is
   reached from inside the VPC: VPN/Interconnect or an IAP tunnel), never 0.0.0.0/0.
 - The `composer` service account runs the workloads; the Composer service agent gets
@@ -10,7 +13,8 @@
 - CMEK: the `composer` key when the environment enables CMEK (set at creation, cannot change later).
 - The deployer account gets objectAdmin on the environment's own bucket (DAGs, `data/dbt`, `data/gx`).
 
-Attributes: `environment`, `dag_gcs_prefix` (`gs://<bucket>/dags`), `dag_bucket` (the bucket name).
+Attributes: `environment`, `dag_gcs_prefix` (`gs://<bucket>/dags`), `dag_bucket` (the bucket name),
+`pypi_packages` (name -> spec, as installed).
 """
 
 from __future__ import annotations
@@ -39,7 +43,13 @@ from deployer.config import Environment
 from infra.cmek import Cmek
 from infra.iam import Identities
 from infra.network import Network
+from infra.packages import composer_requirements, merge_packages
 from infra.project import ProjectContext
+
+
+def pypi_packages(env: Environment) -> dict[str, str]:
+    """composer/requirements.txt merged with the file's `composer.pypi_packages` (the file wins)."""
+    return merge_packages(composer_requirements(), env.composer.pypi_packages)
 
 
 def workloads(env: Environment) -> ComposerEnvironmentConfigWorkloadsConfig:
@@ -96,6 +106,7 @@ class Composer(Construct):
             member=project.composer_agent,
         )
         depends = [agent_grant, *(cmek.grants["composer"] if cmek else [])]
+        self.pypi_packages = pypi_packages(env)
         self.environment = ComposerEnvironment(
             self,
             "environment",
@@ -106,10 +117,10 @@ class Composer(Construct):
             config=ComposerEnvironmentConfigA(
                 environment_size=env.composer.environment_size,
                 enable_private_environment=True,
-                enable_private_builds_only=not env.composer.pypi_packages,
+                enable_private_builds_only=not self.pypi_packages,
                 software_config=ComposerEnvironmentConfigSoftwareConfig(
                     image_version=env.composer.image_version,
-                    pypi_packages=dict(env.composer.pypi_packages) or None,
+                    pypi_packages=self.pypi_packages or None,
                     airflow_config_overrides=dict(env.composer.airflow_config_overrides) or None,
                 ),
                 workloads_config=workloads(env),

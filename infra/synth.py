@@ -1,8 +1,9 @@
 """`python -m infra.synth` (what `make synth` runs): synthesize every stack, unless nothing changed.
 
-The inputs of a synth are hashed: `infra/**/*.py`, the environment files, `contracts/**`, the model
-that reads them (`deployer/config.py`, `deployer/errors.py`), `cdktf.json`, `uv.lock`,
-`package-lock.json`, and the Python version. The hash is recorded in `cdktf.out/.inputs.sha256` after a
+The inputs of a synth are hashed: `infra/**/*.py`, the environment files, `contracts/**`,
+`composer/requirements.txt` (Composer's PyPI packages), the model that reads them
+(`deployer/config.py`, `deployer/errors.py`), `cdktf.json`, `uv.lock`, `package-lock.json`, and the
+Python version. The hash is recorded in `cdktf.out/.inputs.sha256` after a
 successful synth; when it matches, nothing runs (the warm path imports neither cdktn nor pydantic, and
 answers in a few tens of milliseconds).
 
@@ -52,6 +53,7 @@ PYCACHE = REPO_ROOT / ".synth-cache" / "pycache"
 INPUT_GLOBS = (
     "infra/**/*.py",
     "contracts/**/*",
+    "composer/requirements.txt",
     "deployer/config.py",
     "deployer/errors.py",
     "cdktf.json",

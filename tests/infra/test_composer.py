@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from deployer.config import Environment
+from infra.packages import composer_requirements, merge_packages
 from tests.infra.conftest import Stack, resources
 
 
@@ -17,7 +18,8 @@ def test_one_private_composer_3_environment(stacks: dict[str, Stack], envs: dict
         assert body["region"] == env.region
         assert body["labels"] == env.labels.as_dict()
         assert config["enable_private_environment"] is True
-        assert config["enable_private_builds_only"] is (not env.composer.pypi_packages)
+        # PyPI packages are installed (composer/requirements.txt): builds need the internet (Cloud NAT)
+        assert config["enable_private_builds_only"] is False
         assert config["software_config"]["image_version"] == env.composer.image_version
         assert config["software_config"]["image_version"].startswith("composer-3-")
         assert config["environment_size"] == env.composer.environment_size
@@ -60,3 +62,20 @@ def test_workloads_from_the_file(stacks: dict[str, Stack], envs: dict[str, Envir
         ]["worker"]["max_count"]
         == 10
     )
+
+
+def test_pypi_packages_from_requirements_merged_with_the_file(
+    stacks: dict[str, Stack], envs: dict[str, Environment]
+) -> None:
+    required = composer_requirements()
+    assert set(required) >= {"dbt-core", "dbt-bigquery", "great-expectations"}
+    for name, stack in stacks.items():
+        software = resources(stack, "google_composer_environment")["composer/environment"]["config"][
+            "software_config"
+        ]
+        assert software["pypi_packages"] == merge_packages(required, envs[name].composer.pypi_packages)
+        assert software["pypi_packages"]["great-expectations"].startswith("==")
+        # nothing the image already provides (named in the file's header, not listed) is installed again
+        assert not {"apache-airflow-providers-google", "google-cloud-bigquery", "pandas"} & set(
+            software["pypi_packages"]
+        )
