@@ -20,6 +20,7 @@ that DAG, nothing else.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -27,6 +28,7 @@ from deployer import policy_tags
 from deployer.context import Target
 from deployer.errors import ConfigError
 from deployer.gcs import ObjInfo, md5_b64
+from deployer.release import CONTRACT_FILE, JOBS_FILE
 from deployer.render import dbt_prefix, gx_prefix, jobs_prefix, render, to_bytes
 from deployer.runtime import RUNTIME_CONFIG_NAME, RuntimeConfig
 from deployer.state import State, utc_now
@@ -37,6 +39,8 @@ PHASES: tuple[Phase, ...] = ("artifacts", "data", "runtime-config", "dags")
 RUNTIME_CONFIG_OBJECT = f"dags/{RUNTIME_CONFIG_NAME}"
 # Composer writes its own monitoring DAG into some environments' buckets: never ours to archive.
 UNMANAGED_DAG_OBJECTS = frozenset({"dags/airflow_monitoring.py"})
+# The release files `render` reads (fetched ahead, with the listings).
+RENDER_INPUTS = (CONTRACT_FILE, JOBS_FILE)
 
 
 @dataclass(frozen=True)
@@ -176,17 +180,32 @@ def compute(target: Target, store: ReleaseStore, published: PublishedRelease, st
             f"release {manifest.release} contains {RUNTIME_CONFIG_OBJECT}, "
             "which the deployer renders per environment"
         )
-    tags = policy_tags.resolve(target.env, target.credentials)
-    config = render(
-        target.env,
-        manifest,
-        lambda path: store.read_file(published, path),
-        artifacts_bucket=target.artifacts,
-        policy_tags=tags,
-    )
-    config_bytes = to_bytes(config)
     missing: list[str] = []
     artifacts, composer = target.artifacts, target.composer
+    scanned = [
+        (artifacts, jobs_prefix(manifest)),
+        (composer, dbt_prefix(manifest)),
+        (composer, gx_prefix(manifest)),
+        (composer, "dags/"),
+    ]
+    # Against GCS each request is a round trip: the listings and the release files the runtime config
+    # is rendered from go out together, while the policy tags resolve (errors surface in the same order).
+    with ThreadPoolExecutor(max_workers=len(scanned) + len(RENDER_INPUTS)) as pool:
+        pending = {key: pool.submit(_list, target, key[0], key[1], missing) for key in scanned}
+        read = {
+            p: pool.submit(store.read_file, published, p) for p in RENDER_INPUTS if p in manifest.by_path()
+        }
+        tags = policy_tags.resolve(target.env, target.credentials)
+        config = render(
+            target.env,
+            manifest,
+            lambda path: read[path].result() if path in read else store.read_file(published, path),
+            artifacts_bucket=target.artifacts,
+            policy_tags=tags,
+        )
+        listings = {key: future.result() for key, future in pending.items()}
+    missing[:] = dict.fromkeys(missing)  # two listings of one missing bucket report it twice
+    config_bytes = to_bytes(config)
 
     desired: list[tuple[Phase, str, str, str | None, int, str]] = []  # phase, bucket, name, source, size, md5
     for prefix, component, bucket, phase in (
@@ -203,15 +222,6 @@ def compute(target: Target, store: ReleaseStore, published: PublishedRelease, st
     for entry in manifest.component_files("dags"):
         desired.append(("dags", composer, entry.path, entry.path, entry.size, entry.md5))
 
-    listings: dict[tuple[str, str], dict[str, ObjInfo]] = {}
-    scanned = [
-        (artifacts, jobs_prefix(manifest)),
-        (composer, dbt_prefix(manifest)),
-        (composer, gx_prefix(manifest)),
-        (composer, "dags/"),
-    ]
-    for bucket, prefix in scanned:
-        listings[(bucket, prefix)] = _list(target, bucket, prefix, missing)
     present: dict[tuple[str, str], ObjInfo] = {}
     for (bucket, _prefix), objs in listings.items():
         for name, info in objs.items():
