@@ -11,7 +11,12 @@ and auto-closes after `alert_auto_close_seconds`):
 - Dead letters waiting: `pubsub.googleapis.com/subscription/num_undelivered_messages` above
   `dead_letter_messages`, one policy per dead-letter inspection subscription.
 - GX validation failed: a log-based metric counting the pipeline's structured log line
-  `{"event": "gx_validation", "success": false, "suite": ...}` (labelled by suite).
+  `{"event": "gx_validation", "suite": ..., "success": false, ...}` (labelled by suite). The pipeline
+  writes it with `json.dumps` (default separators `", "` and `": "`) through Python logging inside an
+  Airflow task, and Composer ships task logs to Cloud Logging as text: the line arrives in
+  `textPayload` (after Airflow's log prefix), never as `jsonPayload`. The filter therefore matches the
+  exact JSON fragments as substrings and the `suite` label is a `REGEXP_EXTRACT` on `textPayload`.
+  No resource-type restriction: the fragments are specific enough, and a wrong type would silence it.
 - Composer environment unhealthy: `composer.googleapis.com/environment/healthy` false for 10 minutes.
 
 Channels: one e-mail channel per `notification_emails`; when `webhook_secret` names a Secret Manager
@@ -78,9 +83,25 @@ SINK_FILTER = " OR ".join(
 )
 
 
+# The fragments of a failed validation's line, exactly as `json.dumps` writes them.
+GX_FAILURE_FRAGMENTS = (f'"event": "{GX_EVENT}"', '"success": false')
+GX_SUITE_REGEX = r'"suite": "([^"]+)"'
+
+
+def logging_string(text: str) -> str:
+    """`text` as a Cloud Logging query string literal (double-quoted, `\\` and `"` escaped)."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
 def gx_log_filter() -> str:
-    """The Cloud Logging filter of failed GX validations (the pipeline logs `event`, `success`, `suite`)."""
-    return f'jsonPayload.event="{GX_EVENT}" AND jsonPayload.success=false'
+    """The Cloud Logging filter of failed GX validations: the JSON fragments in the task log's text."""
+    return " AND ".join(f"textPayload:{logging_string(fragment)}" for fragment in GX_FAILURE_FRAGMENTS)
+
+
+def gx_suite_extractor() -> str:
+    """The `suite` label extractor: the suite name out of the logged JSON text."""
+    return f"REGEXP_EXTRACT(textPayload, {logging_string(GX_SUITE_REGEX)})"
 
 
 class Monitoring(Construct):
@@ -146,7 +167,7 @@ class Monitoring(Construct):
             name=env.resource_name("gx-validation-failures"),
             description="Failed Great Expectations validations logged by the pipeline.",
             filter=gx_log_filter(),
-            label_extractors={"suite": "EXTRACT(jsonPayload.suite)"},
+            label_extractors={"suite": gx_suite_extractor()},
             metric_descriptor=LoggingMetricMetricDescriptor(
                 metric_kind="DELTA",
                 value_type="INT64",

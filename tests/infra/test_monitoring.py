@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.util
+import logging
+import re
 from typing import Any
 
+import pytest
+
 from deployer.config import Environment
+from infra import REPO_ROOT
 from tests.infra.conftest import Stack, resources
+
+METRICS = REPO_ROOT / "composer" / "dags" / "orders_platform" / "metrics.py"
 
 
 def alerts(stack: Stack) -> dict[str, dict[str, Any]]:
@@ -85,13 +93,62 @@ def test_every_alert_exists_with_the_files_thresholds(
             assert policy["documentation"]["content"]
 
 
-def test_gx_log_metric_matches_the_pipeline_log_line(stacks: dict[str, Stack]) -> None:
+def logged_line(caplog: pytest.LogCaptureFixture, **fields: Any) -> str:
+    """The `gx_validation` line as the pipeline writes it (its own `metrics.emit`), with Airflow's prefix."""
+    spec = importlib.util.spec_from_file_location("pipeline_metrics_under_test", METRICS)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="orders_platform.metrics"):
+        module.emit("gx_validation", **fields)
+    (record,) = caplog.records
+    return f"[2026-01-02T03:04:05.678+0000] {{gx_validate.py:161}} INFO - {record.getMessage()}"
+
+
+def literals(expression: str, prefix: str) -> list[str]:
+    """The string literals following `prefix` in a Cloud Logging expression, unescaped."""
+    return [
+        re.sub(r"\\(.)", r"\1", m) for m in re.findall(re.escape(prefix) + r'"((?:[^"\\]|\\.)*)"', expression)
+    ]
+
+
+def matches(log_filter: str, text: str) -> bool:
+    """Evaluate a filter made only of `textPayload:"..."` terms joined by AND (substring match)."""
+    terms = log_filter.split(" AND ")
+    assert all(t.startswith('textPayload:"') for t in terms), log_filter
+    fragments = literals(log_filter, "textPayload:")
+    assert len(fragments) == len(terms)
+    return all(fragment in text for fragment in fragments)
+
+
+def test_gx_log_metric_matches_the_pipeline_log_line(
+    stacks: dict[str, Stack], caplog: pytest.LogCaptureFixture
+) -> None:
+    failed = logged_line(
+        caplog, suite="orders_raw", success=False, evaluated=5, unsuccessful=1, rows=9, failed=["x"]
+    )
+    passed = logged_line(
+        caplog, suite="orders_raw", success=True, evaluated=5, unsuccessful=0, rows=9, failed=[]
+    )
+    other = logged_line(caplog, suite="orders_raw", success=False)
+    other = other.replace("gx_validation", "task_metrics")
     for stack in stacks.values():
-        metrics = resources(stack, "google_logging_metric")
-        metric = metrics["monitoring/gx-failures"]
-        assert metric["filter"] == 'jsonPayload.event="gx_validation" AND jsonPayload.success=false'
-        assert metric["label_extractors"] == {"suite": "EXTRACT(jsonPayload.suite)"}
+        metric = resources(stack, "google_logging_metric")["monitoring/gx-failures"]
+        assert metric["filter"] == (
+            'textPayload:"\\"event\\": \\"gx_validation\\"" AND textPayload:"\\"success\\": false"'
+        )
+        assert matches(metric["filter"], failed)
+        assert not matches(metric["filter"], passed)
+        assert not matches(metric["filter"], other)
+        extractor = metric["label_extractors"]["suite"]
+        assert extractor == 'REGEXP_EXTRACT(textPayload, "\\"suite\\": \\"([^\\"]+)\\"")'
+        (regex,) = literals(extractor, "REGEXP_EXTRACT(textPayload, ")
+        found = re.search(regex, failed)
+        assert found and found.group(1) == "orders_raw"
         assert metric["metric_descriptor"]["metric_kind"] == "DELTA"
+        assert metric["metric_descriptor"]["labels"] == [{"key": "suite", "value_type": "STRING"}]
+        assert "jsonPayload" not in metric["filter"]
 
 
 def test_data_access_audit_logs(stacks: dict[str, Stack]) -> None:
