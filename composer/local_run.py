@@ -232,7 +232,8 @@ def prepare_local_release(
         platform=env.platform,
         project=env.project,
         region=env.region,
-        release_id=release_id,
+        # Staged from the working tree, not a built release: the local id stands in for each digest.
+        components={"jobs": release_id, "dbt": release_id, "gx": release_id},
         labels=env.labels.as_dict(),
         datasets={layer: ds.id for layer, ds in sorted(env.bigquery.datasets.items())},
         bigquery_location=env.bigquery.location,

@@ -13,8 +13,8 @@ Objects under `dags/` that the release does not have are archived (copied to
 `archive/<YYYY-MM-DD>/<release that was live>/dags/...` in the artifacts bucket) and only then removed.
 A DAG object the release overwrites with other content is archived the same way, before the overwrite,
 so nothing is lost even in a bucket without object versioning.
-Component paths are keyed by content, not by release id: a release that only changes one DAG uploads
-that DAG, nothing else.
+Component paths are keyed by content, not by release id, and the runtime config names no release id:
+a release that only changes one DAG uploads that DAG, nothing else.
 """
 
 from __future__ import annotations

@@ -99,7 +99,7 @@ def render(
         platform=env.platform,
         project=env.project,
         region=env.region,
-        release_id=manifest.release,
+        components={name: manifest.components[name] for name in ("jobs", "dbt", "gx")},
         labels=env.labels.as_dict(),
         datasets={layer: ds.id for layer, ds in sorted(env.bigquery.datasets.items())},
         bigquery_location=env.bigquery.location,

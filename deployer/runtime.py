@@ -70,7 +70,12 @@ class RuntimeConfig(_Model):
     platform: Literal["gcp", "local"]
     project: str
     region: str
-    release_id: str
+    components: dict[str, str] = Field(
+        description=(
+            "Content digest of each component of the release (jobs, dbt, gx), as the paths use them; "
+            "no release id, so a release that changes only DAGs leaves this file unchanged."
+        )
+    )
     labels: dict[str, str]
     datasets: dict[str, str] = Field(description="Logical layer (raw, staging, marts) -> dataset id.")
     bigquery_location: str

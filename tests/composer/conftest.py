@@ -35,7 +35,7 @@ def runtime_config(platform: str = "gcp", **over: Any) -> RuntimeConfig:
         "platform": platform,
         "project": "acme-data-staging",
         "region": "europe-west1",
-        "release_id": "r-0123456789ab",
+        "components": {"jobs": "0f1e2d3c", "dbt": "dbt-digest", "gx": "gx-digest"},
         "labels": {"env": "staging", "owner": "data-platform", "cost-center": "cc-4120"},
         "datasets": {
             "raw": "orders_raw_staging",

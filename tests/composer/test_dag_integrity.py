@@ -26,7 +26,7 @@ def _check_common(report: dict[str, Any], dag_file: str, platform: str) -> dict[
     assert list(report["dags"]) == [dag_id]
     dag = report["dags"][dag_id]
     assert dag["cycle"] is None
-    assert {"orders", f"platform:{platform}", "release:r-0123456789ab"} <= set(dag["tags"])
+    assert {"orders", f"platform:{platform}", "jobs-0f1e2d3c"} <= set(dag["tags"])
     for task_id, task in dag["tasks"].items():
         assert task["owner"] == "data-platform", task_id
         assert task["retries"] >= (0 if task_id == "gx_validate" else 1), task_id

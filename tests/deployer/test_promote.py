@@ -57,7 +57,11 @@ def test_plan_writes_nothing(env_with_releases: DeployerEnv, releases: Releases)
     files = parse_manifest((releases.dir / releases.a / "manifest.json").read_bytes(), "a").files
     assert plan["summary"]["upload"] == len([f for f in files if not f.path.startswith("contracts/")]) + 1
     assert plan["summary"]["archive"] == 0 and plan["current_release"] is None
-    assert plan["runtime_config"]["release_id"] == releases.a
+    manifest_a = parse_manifest((releases.dir / releases.a / "manifest.json").read_bytes(), releases.a)
+    assert "release_id" not in plan["runtime_config"]
+    assert plan["runtime_config"]["components"] == {
+        name: manifest_a.components[name] for name in ("jobs", "dbt", "gx")
+    }
     text = cli("plan", "--env", "local", "--release", releases.a)
     assert "Plan: " in text.out and "dags/runtime_config.json" in text.out
     assert env_with_releases.snapshot(*buckets.values()) == before
@@ -81,7 +85,7 @@ def test_promote_repromote_archive_rollback(env_with_releases: DeployerEnv, rele
     }
     assert dags["dags/a.py"] == (releases.dir / releases.a / "files" / "dags" / "a.py").read_bytes()
     config = assert_runtime_references_exist(env_with_releases)
-    assert config["release_id"] == releases.a and config["spark"]["cluster_name"] == "acme-local-etl"
+    assert config["spark"]["cluster_name"] == "acme-local-etl"
     assert config["dbt"]["vars"]["policy_tags"]["PII Email"].endswith(
         "/taxonomies/local/policyTags/pii-email"
     )
@@ -94,10 +98,13 @@ def test_promote_repromote_archive_rollback(env_with_releases: DeployerEnv, rele
     assert again["uploaded"] == 0 and again["counters"]["uploads"] == 0 and again["archived"] == 0
     assert env_with_releases.snapshot(buckets["composer"]) == before
 
-    # B: b changed, c removed, d added, same jobs: c is archived (copied, then removed), jobs not re-uploaded.
+    # B: b changed, c removed, d added, same jobs: c is archived (copied, then removed), jobs not re-uploaded;
+    # the runtime config does not change (same components).
+    config_before = env_with_releases.objects(buckets["composer"], "dags/runtime_config.json")
     second = promote(releases.b)
     assert second["previous_release"] == releases.a
-    uploaded_dags = {"dags/b.py", "dags/d.py", "dags/runtime_config.json"}
+    assert env_with_releases.objects(buckets["composer"], "dags/runtime_config.json") == config_before
+    uploaded_dags = {"dags/b.py", "dags/d.py"}
     assert second["uploaded"] == len(uploaded_dags), second
     assert second["archived"] == 2 and second["archived_overwritten"] == 1  # c removed, b overwritten
     archive_name = next(name for name in second["archive"] if name.endswith("/dags/c.py"))
@@ -114,7 +121,7 @@ def test_promote_repromote_archive_rollback(env_with_releases: DeployerEnv, rele
     assert {"env", "release", "promoted_at", "promoted_by"} <= set(data)
     assert data["release"] == releases.b and data["previous_release"] == releases.a
     assert data["promoted_by"] and data["authenticated"] is False
-    assert data["last_promotion"]["uploaded"] == 3 and data["last_promotion"]["archived"] == 2
+    assert data["last_promotion"]["uploaded"] == 2 and data["last_promotion"]["archived"] == 2
     assert data["files"]["dags"] == 5
 
     assert cli("drift", "--env", "local").code == 0
@@ -143,7 +150,11 @@ def test_component_paths_are_content_addressed(env_with_releases: DeployerEnv, r
     assert len(jobs_dirs) == 2
     assert changed["archived"] == 0
     config = assert_runtime_references_exist(env_with_releases)
-    assert config["release_id"] == releases.c
+    manifest_c = parse_manifest((releases.dir / releases.c / "manifest.json").read_bytes(), releases.c)
+    assert config["components"]["jobs"] == manifest_c.components["jobs"]
+    assert config["spark"]["jobs"]["orders_daily"]["main_python_file_uri"].endswith(
+        f"/jobs/{manifest_c.components['jobs']}/orders_job.py"
+    )
 
 
 def test_drift_reports_added_changed_missing(env_with_releases: DeployerEnv, releases: Releases) -> None:

@@ -25,7 +25,13 @@ from airflow.sdk import DAG, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from orders_platform.alerts import failure_alert
-from orders_platform.runtime import RuntimeConfig, RuntimeConfigError, bucket_path, local_warehouse
+from orders_platform.runtime import (
+    RuntimeConfig,
+    RuntimeConfigError,
+    bucket_path,
+    component_tag,
+    local_warehouse,
+)
 from orders_platform.warehouse import REJECTS_TABLE, STAGING_TABLE, LocalWarehouse
 
 DAILY_DAG_ID = "orders_daily"
@@ -59,8 +65,9 @@ def default_args(cfg: RuntimeConfig, retries: int = 2) -> dict[str, Any]:
 
 
 def tags(cfg: RuntimeConfig) -> list[str]:
-    """DAG tags: domain, environment, platform and release."""
-    return ["orders", f"env:{cfg.env}", f"platform:{cfg.platform}", f"release:{cfg.release_id}"]
+    """DAG tags: domain, environment, platform and the content of the release's components."""
+    components = [component_tag(cfg, name) for name in ("jobs", "dbt", "gx")]
+    return ["orders", f"env:{cfg.env}", f"platform:{cfg.platform}", *components]
 
 
 def spark_job(cfg: RuntimeConfig) -> Any:
@@ -91,7 +98,7 @@ def dataproc_job(cfg: RuntimeConfig) -> dict[str, Any]:
     return {
         "reference": {"project_id": cfg.project},
         "placement": {"cluster_name": cfg.spark.cluster_name},
-        "labels": {**cfg.labels, "job": SPARK_JOB.replace("_", "-"), "release": cfg.release_id.lower()},
+        "labels": {**cfg.labels, "job": SPARK_JOB.replace("_", "-"), "artifacts": component_tag(cfg, "jobs")},
         "pyspark_job": {
             "main_python_file_uri": job.main_python_file_uri,
             "python_file_uris": list(job.python_file_uris),
@@ -135,7 +142,9 @@ def _spark_task_local(cfg: RuntimeConfig, dag_folder: Path) -> Any:
         started = time.monotonic()
         ds = context["ds"]
         wh = LocalWarehouse(local_warehouse(dag_folder))
-        artifacts = spark_local.fetch(spark_job(cfg), wh.root / ".artifacts" / cfg.release_id, cfg.project)
+        artifacts = spark_local.fetch(
+            spark_job(cfg), wh.root / ".artifacts" / component_tag(cfg, "jobs"), cfg.project
+        )
         metrics_file = wh.metrics_file(SPARK_JOB, ds)
         metrics_file.parent.mkdir(parents=True, exist_ok=True)
         job_metrics = spark_local.run_job(
@@ -226,7 +235,7 @@ def _gx_task(cfg: RuntimeConfig, dag_folder: Path) -> Any:
                 where = window_filter(s.table.window_column, ds, LATENESS_DAYS)
                 frames[s.name] = wh.select(cfg, s.table.layer, s.table.table, where)
         else:
-            docs_dir = bucket_path(dag_folder, f"data/gx_docs/{cfg.release_id}/{ds}")
+            docs_dir = bucket_path(dag_folder, f"data/gx_docs/{component_tag(cfg, 'gx')}/{ds}")
             for s in suites:
                 where = window_filter(s.table.window_column, ds, LATENESS_DAYS)
                 frames[s.name] = bigquery_frame(cfg, s.table.layer, s.table.table, where)
@@ -252,7 +261,7 @@ def orders_daily_dag(cfg: RuntimeConfig, dag_folder: Path) -> DAG:
     """The daily pipeline: spark_clean -> dbt_build -> gx_validate."""
     with DAG(
         dag_id=DAILY_DAG_ID,
-        description=f"Orders: Spark clean, dbt build, GX validation ({cfg.env}, release {cfg.release_id})",
+        description=f"Orders: Spark clean, dbt build, GX validation ({cfg.env})",
         schedule=CronDataIntervalTimetable("0 2 * * *", timezone="UTC"),
         start_date=START_DATE,
         catchup=True,

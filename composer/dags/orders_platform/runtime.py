@@ -69,7 +69,7 @@ class RuntimeConfig:
     platform: str
     project: str
     region: str
-    release_id: str
+    components: dict[str, str]
     labels: dict[str, str]
     datasets: dict[str, str]
     bigquery_location: str
@@ -168,7 +168,7 @@ def parse(text: str, source: str = RUNTIME_CONFIG_NAME) -> RuntimeConfig:
         platform=platform,
         project=top.text("project"),
         region=top.text("region"),
-        release_id=top.text("release_id"),
+        components=_components(top),
         labels=top.mapping("labels"),
         datasets=datasets,
         bigquery_location=top.text("bigquery_location"),
@@ -186,6 +186,19 @@ def parse(text: str, source: str = RUNTIME_CONFIG_NAME) -> RuntimeConfig:
         alert_emails=top.texts("alert_emails", []),
         freshness_target_seconds=top.integer("freshness_target_seconds", 900),
     )
+
+
+def _components(top: _Reader) -> dict[str, str]:
+    components = top.mapping("components")
+    missing = {"jobs", "dbt", "gx"} - set(components)
+    if missing:
+        top.fail(f"lacks {sorted(missing)}", "components")
+    return components
+
+
+def component_tag(cfg: RuntimeConfig, name: str) -> str:
+    """`<name>-<first 12 of its digest>`: names a component's content in tags, labels and cache folders."""
+    return f"{name}-{cfg.components[name][:12].lower()}"
 
 
 def load(path: Path) -> RuntimeConfig:
