@@ -302,6 +302,12 @@ def _collect(root: Path, jobs_dir: Path | None) -> dict[str, Path]:
             return
         for file in _walk(src, excluded_dirs or set(), excluded_files or set()):
             rel = file.relative_to(src).as_posix()
+            target = file.resolve()
+            # A symlink out of the tree would ship a file of the build machine (keys, /etc) in the release.
+            if not (target.is_relative_to(root.resolve()) or target.is_relative_to(src.resolve())):
+                raise ConfigError(
+                    f"{file}: a symlink out of the source tree (to {target}); refusing to release it"
+                )
             sources[safe_path(f"{prefix}/{rel}")] = file
 
     add("dags", root / "composer" / "dags")

@@ -123,8 +123,10 @@ def test_unknown_environment_name() -> None:
         ("- a\n- b\n", r"expected a mapping"),
         ("a: &a [1, 2]\nb: &b [*a, *a]\nc: [*b, *b]\n", r"YAML aliases .* not allowed"),
         ("x" * 300_000, r"larger than"),
+        ("a: " + "[" * 50_000 + "]" * 50_000 + "\n", r"nested too deeply"),
+        ("name: dev\nproject: a\nproject: b\n", r"line 3: invalid YAML: key 'project' is given twice"),
     ],
-    ids=["syntax", "not a mapping", "alias bomb", "huge"],
+    ids=["syntax", "not a mapping", "alias bomb", "huge", "deep nesting", "duplicate key"],
 )
 def test_malformed_yaml(tmp_path: Path, content: str, expected: str) -> None:
     (tmp_path / "dev.yaml").write_text(content)

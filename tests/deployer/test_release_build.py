@@ -96,6 +96,17 @@ def test_backslash_names_refused(tmp_path: Path, name: str) -> None:
     assert "unsafe file name" in line
 
 
+def test_symlink_out_of_the_tree_refused(tmp_path: Path) -> None:
+    root = make_tree(tmp_path / "src", {"a.py": dag_source("dag_a")})
+    (tmp_path / "secret.txt").write_text("key\n")
+    os.symlink(tmp_path / "secret.txt", root / "composer" / "dags" / "escape.py")
+    os.symlink(root / "contracts" / "orders.yaml", root / "composer" / "dags" / "contract.yaml")  # inside: fine
+    line = one_line_error(build(root, tmp_path / "out", None))
+    assert "escape.py" in line and "symlink out of the source tree" in line
+    (root / "composer" / "dags" / "escape.py").unlink()
+    assert build(root, tmp_path / "out", make_jobs(tmp_path / "jobs")).code == 0
+
+
 @pytest.mark.parametrize("ref", ["../../etc/passwd", "/etc/passwd", "missing.py"])
 def test_jobs_json_must_name_files_of_the_release(tmp_path: Path, ref: str) -> None:
     root = make_tree(tmp_path / "src", {"a.py": dag_source("dag_a")})
