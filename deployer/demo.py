@@ -303,7 +303,8 @@ def stage_pipeline(d: Demo) -> str:
         raise DemoError(f"orders_daily failed: {result.task_states} (log: {result.log_path})")
     d.facts["pipeline"] = result
     d.facts["mount"] = mount
-    return f"success in {result.duration_seconds:.0f}s; tasks {', '.join(result.task_states)}"
+    tasks = sorted(result.task_states, key=lambda t: _index(order, t))
+    return f"success in {result.duration_seconds:.0f}s; tasks {' -> '.join(tasks)}"
 
 
 def _index(order: list[str], item: str) -> int:
