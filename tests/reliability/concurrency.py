@@ -79,7 +79,8 @@ def _held_race(world: World, section: Section, envs: tuple[str, ...], k: int, ro
         }
         section.check(not written, f"{where}: {env} changed beyond the winner's lock: {sorted(written)[:3]}")
         section.check(len(world.audit(env)) == audits[env], f"{where}: losers wrote audit entries in {env}")
-    for _e, _n, proc, _s in racers:
+    for _e, _n, proc, signal_file in racers:
+        section.killed += signal_file.exists() and proc.poll() is None
         kill(proc)
     # The killed winners' locks are abandoned: the next promotion breaks them, warns and audits.
     for env in envs:

@@ -129,8 +129,10 @@ class World:
                     next_name += 1
             files = {name: dag_file(name, version) for name, version in current.items()}
             files["common/util.py"] = f"SHARED = {n % 2}\n"
-            root = make_tree(workdir / f"src-{n}", files, dbt_model=f"select {n % 3} as id\n")
-            jobs = make_jobs(workdir / f"jobs-{n}", str(n % 2 + 1))
+            # Every release brings its own jobs and dbt content: a first visit uploads artifacts (kills land
+            # among those uploads), a later one finds them in place (content-addressed, never removed).
+            root = make_tree(workdir / f"src-{n}", files, dbt_model=f"select {n} as id\n")
+            jobs = make_jobs(workdir / f"jobs-{n}", str(n + 1))
             ids.append(build_release(root, releases_dir, jobs_dir=jobs, run_checks=False).release)
         return cls(emulator_url, workdir, env_dir, releases_dir, ids, suffix)
 
