@@ -37,8 +37,28 @@ def test_email_channels(stacks: dict[str, Stack], envs: dict[str, Environment]) 
             c["labels"]["email_address"] for c in channels.values() if c["type"] == "email"
         ) == sorted(env.monitoring.notification_emails)
         assert all(c["user_labels"] == env.labels.as_dict() for c in channels.values())
-        assert env.monitoring.webhook_secret is None
-        assert not [c for c in channels.values() if c["type"] != "email"]
+        others = [c for c in channels.values() if c["type"] != "email"]
+        if env.monitoring.webhook_secret is None:
+            assert not others
+            continue
+        # the webhook URL is read from Secret Manager at apply time, never written in the stack
+        (hook,) = others
+        assert hook["type"] == "webhook_tokenauth"
+        url = hook["labels"]["url"]
+        assert url.startswith("${data.google_secret_manager_secret_version.")
+        assert url.endswith(".secret_data}")
+        versions = stack["data"]["google_secret_manager_secret_version"]
+        (version,) = versions.values()
+        assert version["secret"] == env.monitoring.webhook_secret.partition("/versions/")[0]
+        hook_ref = "${google_monitoring_notification_channel." + next(
+            k for k, c in stack["resource"]["google_monitoring_notification_channel"].items() if c is hook
+        )
+        for policy in stack["resource"]["google_monitoring_alert_policy"].values():
+            assert any(ch.startswith(hook_ref) for ch in policy["notification_channels"])
+
+
+def test_some_environment_pages_through_a_webhook(envs: dict[str, Environment]) -> None:
+    assert any(env.monitoring.webhook_secret for env in envs.values())
 
 
 def test_every_alert_exists_with_the_files_thresholds(
