@@ -57,10 +57,6 @@ def test_email_channels(stacks: dict[str, Stack], envs: dict[str, Environment]) 
             assert any(ch.startswith(hook_ref) for ch in policy["notification_channels"])
 
 
-def test_some_environment_pages_through_a_webhook(envs: dict[str, Environment]) -> None:
-    assert any(env.monitoring.webhook_secret for env in envs.values())
-
-
 def test_every_alert_exists_with_the_files_thresholds(
     stacks: dict[str, Stack], envs: dict[str, Environment]
 ) -> None:
