@@ -35,7 +35,7 @@ from constructs import Construct
 from deployer.config import Environment
 from infra.iam import Identities
 
-PII_HASH_KEY_SECRET = "orders-pii-hash-key"  # noqa: S105  # nosec B105 (the secret's name, not its value)
+PII_HASH_KEY_SECRET = "orders-pii-hash-key"  # noqa: S105  # nosec B105  # pragma: allowlist secret (a name)
 ACCESSOR_ROLE = "roles/secretmanager.secretAccessor"
 
 
