@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from deployer.dagbag import DagProbeError, run_dag_probe
 from deployer.errors import ConfigError, Refused
 from deployer.gcs import md5_b64
 
@@ -404,30 +405,10 @@ def check_dags_import(dag_folder: Path, shown_as: str = "composer/dags") -> list
     """Load the DAG folder with Airflow's DagBag in a subprocess; ConfigError naming the first broken file.
     Returns the DAG ids found."""
     with tempfile.TemporaryDirectory(prefix="deployer-dagbag-") as tmp:
-        result_file = Path(tmp) / "result.json"
-        env = {
-            **os.environ,
-            "AIRFLOW_HOME": str(Path(tmp) / "airflow"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(dag_folder),
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
-        env.pop("STORAGE_EMULATOR_HOST", None)
-        proc = subprocess.run(
-            [sys.executable, "-c", _DAGBAG_SCRIPT, str(dag_folder), str(result_file)],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=600,
-        )
-        if proc.returncode != 0 or not result_file.is_file():
-            lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-            raise ConfigError(
-                f"{shown_as}: loading the DAG folder with Airflow failed: "
-                f"{lines[-1] if lines else 'no output'}"
-            )
-        result = json.loads(result_file.read_text())
+        try:
+            result = run_dag_probe(_DAGBAG_SCRIPT, dag_folder, Path(tmp))
+        except DagProbeError as exc:
+            raise ConfigError(f"{shown_as}: loading the DAG folder with Airflow failed: {exc}") from None
     errors: dict[str, str] = result["errors"]
     if errors:
         first = sorted(errors)[0]

@@ -44,6 +44,7 @@ from typing import Any
 import yaml
 
 from deployer.config import Environment, load_all
+from deployer.dagbag import DagProbeError, run_dag_probe
 from deployer.errors import ConfigError, DeployerError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -345,32 +346,15 @@ def _load_dags(dag_folder: Path, runtime_config: bytes) -> dict[str, Any]:
         shutil.copytree(dag_folder, dags, ignore=shutil.ignore_patterns("__pycache__", "runtime_config.json"))
         config = dags / "runtime_config.json"
         config.write_bytes(runtime_config)
-        result = Path(tmp) / "result.json"
-        env = {
-            **os.environ,
-            "AIRFLOW_HOME": str(Path(tmp) / "airflow"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        extra = {
             "ORDERS_RUNTIME_CONFIG": str(config),
-            "PYTHONDONTWRITEBYTECODE": "1",
             # Composer puts the DAG folder on sys.path; so must we, for the DAGs' shared modules.
             "PYTHONPATH": os.pathsep.join(p for p in (str(dags), os.environ.get("PYTHONPATH", "")) if p),
         }
-        env.pop("STORAGE_EMULATOR_HOST", None)
-        proc = subprocess.run(
-            [sys.executable, "-c", _DAG_PROBE, str(dags), str(result)],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=600,
-        )
-        if proc.returncode != 0 or not result.is_file():
-            lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-            raise DeployerError(
-                f"loading the DAGs with Airflow failed: {lines[-1] if lines else 'no output'}"
-            )
-        data: dict[str, Any] = json.loads(result.read_text(encoding="utf-8"))
+        try:
+            data: dict[str, Any] = run_dag_probe(_DAG_PROBE, dags, Path(tmp), extra)
+        except DagProbeError as exc:
+            raise DeployerError(f"loading the DAGs with Airflow failed: {exc}") from None
         prefix = str(dags) + "/"
         data["errors"] = {k.removeprefix(prefix): v for k, v in data["errors"].items()}
         for dag in data["dags"].values():
