@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from abc import abstractmethod
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -141,8 +142,8 @@ class StackCheck(BaseResourceCheck):
         self.details.extend(reasons)
         return result
 
+    @abstractmethod
     def evaluate(
         self, stack: dict[str, Any], resource_type: str, name: str, resource: dict[str, Any]
     ) -> tuple[CheckResult, list[str]]:
-        """The verdict on one resource, with the reasons for a failure."""
-        raise NotImplementedError
+        """The verdict on one resource, with the reasons for a failure (each policy defines it)."""
