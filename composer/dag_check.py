@@ -107,9 +107,16 @@ def _probe(dag_file: str, out: str, pre_import: bool) -> None:
 
 
 def dag_report(
-    path: Path, airflow_home: Path | None = None, pre_import: bool = True, timeout_seconds: int = 300
+    path: Path,
+    airflow_home: Path | None = None,
+    pre_import: bool = True,
+    timeout_seconds: int = 300,
+    runtime_config: Path | None = None,
 ) -> dict[str, Any]:
     """Load `path` through DagBag in a fresh interpreter (the DAG folder on sys.path) and report.
+
+    `runtime_config`: the runtime config the DAG files read (`PLATFORM_RUNTIME_CONFIG`); without it
+    they read the one beside them, if any.
 
     With `pre_import` (default) the `airflow.*` modules the files import at top level are imported
     first, as Airflow's DAG processor does, so the parse times are what the DAG processor sees;
@@ -125,7 +132,10 @@ def dag_report(
             "AIRFLOW__CORE__DAGS_FOLDER": str(path if path.is_dir() else path.parent),
             "PYTHONDONTWRITEBYTECODE": "1",
         }
-        env.pop("ORDERS_RUNTIME_CONFIG", None)
+        env.pop("PLATFORM_RUNTIME_CONFIG", None)
+        env.pop("STORAGE_EMULATOR_HOST", None)  # DAG parsing must not reach any store
+        if runtime_config is not None:
+            env["PLATFORM_RUNTIME_CONFIG"] = str(runtime_config.resolve())
         done = subprocess.run(
             [sys.executable, "-m", "composer.dag_check", "--probe", str(path), str(out), str(pre_import)],
             env=env,

@@ -70,7 +70,7 @@ class GxRuntime(_Model):
 class GxSuiteRuntime(_Model):
     """A suite of a domain and the table it validates."""
 
-    file: str = Field(description="Suite file relative to suites_path: <domain>/<suite>.json.")
+    file: str = Field(description="Suite file relative to suites_path: expectations/<domain>/<suite>.json.")
     layer: Literal["raw", "staging", "marts"]
     table: str
     window_column: str | None = None
@@ -157,7 +157,7 @@ def domain_runtime(domain: Domain, domains: Mapping[str, Domain]) -> DomainRunti
         dbt_select=domain.dbt_select,
         gx_suites={
             name: GxSuiteRuntime(
-                file=f"{domain.domain}/{name}.json",
+                file=f"expectations/{domain.domain}/{name}.json",
                 layer=suite.layer,
                 table=suite.table,
                 window_column=suite.window_column,
