@@ -42,6 +42,11 @@ DATAPROC_IMAGES: dict[str, tuple[str, int]] = {
 }
 
 
+def slug(display_name: str) -> str:
+    """`PII Email` -> `pii-email`."""
+    return re.sub(r"[^a-z0-9]+", "-", display_name.lower()).strip("-")
+
+
 class Strict(BaseModel):
     """Base for every section: unknown keys are errors, not silently ignored."""
 
@@ -452,6 +457,16 @@ class Environment(Strict):
     def policy_tag_names(self) -> list[str]:
         """Display names of the PII policy tags."""
         return [t.display_name for t in self.bigquery.taxonomy.policy_tags]
+
+    def taxonomy_parent(self) -> str:
+        """Where the taxonomy lives: the BigQuery location (policy tags share the datasets' location)."""
+        return f"projects/{self.project}/locations/{self.bigquery.location.lower()}"
+
+    def local_policy_tag_ids(self) -> dict[str, str]:
+        """Deterministic policy-tag ids by display name, for the local platform (no Data Catalog):
+        `projects/<project>/locations/<location>/taxonomies/local/policyTags/<slug>`."""
+        base = f"{self.taxonomy_parent()}/taxonomies/local/policyTags"
+        return {name: f"{base}/{slug(name)}" for name in self.policy_tag_names()}
 
 
 def load_environment_file(path: Path) -> Environment:
