@@ -361,7 +361,10 @@ def check_together(domains: Mapping[str, Domain], where: str) -> None:
             return
         key = f"{kind} {value!r}"
         if key in claims and claims[key] != owner:
-            raise ConfigError(f"{where}/{owner}.yaml: {key} is already declared by domain {claims[key]!r}")
+            first, second = sorted((claims[key], owner))
+            raise ConfigError(
+                f"{where}: {key} is declared by both domains/{first}.yaml and domains/{second}.yaml"
+            )
         claims[key] = owner
 
     for name, domain in sorted(domains.items()):

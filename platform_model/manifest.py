@@ -69,7 +69,7 @@ class _Model(BaseModel):
 class FileEntry(_Model):
     """One file of a release."""
 
-    path: str = Field(description="Path inside the release, e.g. dags/orders.py.")
+    path: str = Field(description="Path inside the release, e.g. dags/<domain>.py.")
     size: int = Field(ge=0, description="Size in bytes.")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Hex sha256 of the content.")
     md5: str = Field(description="Base64 MD5 of the content, as GCS reports it (to compare with listings).")
