@@ -97,7 +97,8 @@ def test_a_connector_the_environment_lacks_is_refused() -> None:
     jobs["orders_clean"]["connectors"] = ["spark-spanner"]
     with pytest.raises(
         ConfigError,
-        match=r"job 'orders_clean' needs connector 'spark-spanner', which dataproc.connectors of environments/dev.yaml",
+        match=r"job 'orders_clean' needs connector 'spark-spanner', which dataproc\.connectors of "
+        r"environments/dev\.yaml",
     ):
         _build(env, domains, jobs)
 
