@@ -1,25 +1,28 @@
-"""The lineage of a release: Pub/Sub topic -> raw table -> Spark job -> staging -> dbt marts -> GX suites.
+"""The declared lineage of a release: topic -> raw table -> Spark job -> staging -> dbt models -> GX suites.
 
-Read from the release's own files (contracts, `jobs/jobs.json`, the dbt models' `ref()`/`source()`
-calls and the GX suites), so the picture shows what the release ships, not what someone drew by hand.
-Written as Mermaid (for Markdown viewers) and as a self-contained SVG (no browser needed to render).
+Drawn from what the release's files declare, and nothing else: each domain's declaration (its topic,
+raw table, Spark jobs and the staging/rejects tables they write, its marts and which table each GX suite
+validates, read through `platform_model.domain`) and the dbt files' own `source()`/`ref()` calls. A dbt
+`source()` resolves to the declared table of that name (table names are unique across domains); a
+table no domain declares is drawn as such, never attached to a guess. Every node belongs to a domain,
+so the picture is grouped by domain and can be drawn for one domain and its neighbours.
+Written as Mermaid (for Markdown viewers and GitHub job summaries) and as a self-contained SVG.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
-from typing import Any
 
-import yaml
+from platform_model.domain import Domain, load_domains
+from platform_model.errors import ConfigError
 
-from deployer.errors import ConfigError
-
-_REF = re.compile(r"""\{\{\s*ref\(\s*['"]([^'"]+)['"]\s*\)\s*\}\}""")
-_SOURCE = re.compile(r"""\{\{\s*source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)\s*\}\}""")
+_REF = re.compile(r"""ref\(\s*['"]([^'"]+)['"]\s*\)""")
+_SOURCE = re.compile(r"""source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)""")
+_SNAPSHOT_BLOCK = re.compile(r"""\{%-?\s*snapshot\s+([A-Za-z0-9_]+)\s*-?%\}""")
+_SNAPSHOT_YAML_NAME = re.compile(r"""^\s*-\s*name:\s*([A-Za-z0-9_]+)\s*$""", re.MULTILINE)
 
 KIND_STYLE: dict[str, tuple[str, str]] = {
     # kind -> (fill, stroke)
@@ -29,18 +32,28 @@ KIND_STYLE: dict[str, tuple[str, str]] = {
     "model": ("#dcfce7", "#15803d"),
     "suite": ("#ede9fe", "#6d28d9"),
 }
+UNDECLARED = "(undeclared)"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node: what it is, its label and the domain it belongs to."""
+
+    kind: str
+    label: str
+    domain: str
 
 
 @dataclass
 class Lineage:
-    """A small directed graph: node id -> (kind, label), and edges."""
+    """A small directed graph: node id -> Node, and edges."""
 
-    nodes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    nodes: dict[str, Node] = field(default_factory=dict)
     edges: list[tuple[str, str]] = field(default_factory=list)
 
-    def add(self, node_id: str, kind: str, label: str) -> str:
+    def add(self, node_id: str, kind: str, label: str, domain: str) -> str:
         """Add a node (idempotent) and return its id."""
-        self.nodes.setdefault(node_id, (kind, label))
+        self.nodes.setdefault(node_id, Node(kind, label, domain))
         return node_id
 
     def link(self, src: str, dst: str) -> None:
@@ -48,96 +61,138 @@ class Lineage:
         if (src, dst) not in self.edges:
             self.edges.append((src, dst))
 
+    def domains(self) -> list[str]:
+        """The domains the nodes belong to, in first-seen order."""
+        return list(dict.fromkeys(n.domain for n in self.nodes.values()))
+
+    def around(self, domain: str) -> Lineage:
+        """The nodes of `domain` and their direct neighbours, with the edges between them."""
+        own = {n for n, node in self.nodes.items() if node.domain == domain}
+        keep = own | {b for a, b in self.edges if a in own} | {a for a, b in self.edges if b in own}
+        out = Lineage()
+        out.nodes = {n: node for n, node in self.nodes.items() if n in keep}
+        out.edges = [(a, b) for a, b in self.edges if a in keep and b in keep and (a in own or b in own)]
+        return out
+
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", text)
 
 
-def _load_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read ({exc})") from None
+def _table_id(layer: str, table: str) -> str:
+    return f"{layer}_{_slug(table)}"
+
+
+def _declare(graph: Lineage, domain: Domain, table_owner: dict[str, str]) -> None:
+    """The nodes and edges a domain's declaration gives."""
+    name = domain.domain
+    for key in domain.tables():
+        layer, table = key.split(".", 1)
+        table_owner[table] = key
+        if layer != "marts":  # marts are dbt models: drawn from the dbt files
+            graph.add(_table_id(layer, table), "table", key, name)
+    if domain.event is not None:
+        topic = graph.add(
+            f"topic_{_slug(domain.event.topic)}", "topic", f"Pub/Sub {domain.event.topic}", name
+        )
+        raw = _table_id("raw", domain.event.raw_table)
+        graph.link(topic, raw)
+        for job in domain.spark_jobs:
+            node = graph.add(f"job_{_slug(job)}", "job", f"Spark {job}", name)
+            graph.link(raw, node)
+            for table in (domain.staging, domain.rejects):
+                if table is not None:
+                    graph.link(node, _table_id("staging", table.table))
+
+
+def _dbt_nodes(graph: Lineage, dbt_dir: Path, domains: dict[str, Domain]) -> dict[str, str]:
+    """Model and snapshot nodes from the dbt folders (`models/<domain>/`, `snapshots/<domain>/`)."""
+    nodes: dict[str, str] = {}
+    for folder in ("models", "snapshots"):
+        for path in sorted((dbt_dir / folder).rglob("*")):
+            if path.suffix not in (".sql", ".yml", ".yaml") or not path.is_file():
+                continue
+            parts = path.relative_to(dbt_dir / folder).parts
+            owner = parts[0] if len(parts) > 1 and parts[0] in domains else UNDECLARED
+            text = path.read_text(encoding="utf-8")
+            if folder == "models" and path.suffix == ".sql":
+                nodes[path.stem] = graph.add(f"model_{_slug(path.stem)}", "model", f"dbt {path.stem}", owner)
+            elif folder == "snapshots":
+                names = _SNAPSHOT_BLOCK.findall(text) if path.suffix == ".sql" else []
+                if path.suffix != ".sql" and re.search(r"^snapshots:", text, re.MULTILINE):
+                    names = _SNAPSHOT_YAML_NAME.findall(text)
+                for snap in names:
+                    nodes[snap] = graph.add(f"model_{_slug(snap)}", "model", f"dbt snapshot {snap}", owner)
+    return nodes
+
+
+def _dbt_edges(graph: Lineage, dbt_dir: Path, models: dict[str, str], table_owner: dict[str, str]) -> None:
+    """Edges from each dbt node's `source()` and `ref()` calls."""
+    for folder in ("models", "snapshots"):
+        for path in sorted((dbt_dir / folder).rglob("*")):
+            if path.suffix not in (".sql", ".yml", ".yaml") or not path.is_file():
+                continue
+            text = path.read_text(encoding="utf-8")
+            if path.suffix == ".sql" and folder == "models":
+                targets = [models[path.stem]]
+            elif folder == "snapshots":
+                names = (
+                    _SNAPSHOT_BLOCK.findall(text)
+                    if path.suffix == ".sql"
+                    else _SNAPSHOT_YAML_NAME.findall(text)
+                )
+                targets = [models[n] for n in names if n in models]
+            else:
+                continue
+            for target in targets:
+                for _source, table in _SOURCE.findall(text):
+                    key = table_owner.get(table)
+                    src = (
+                        _table_id(*key.split(".", 1))
+                        if key
+                        else graph.add(f"table_{_slug(table)}", "table", f"{table} {UNDECLARED}", UNDECLARED)
+                    )
+                    graph.link(src, target)
+                for ref in _REF.findall(text):
+                    if ref in models and models[ref] != target:
+                        graph.link(models[ref], target)
 
 
 def build_lineage(files: Path) -> Lineage:
-    """Derive the lineage graph from a release's `files/` folder (or a source tree of the same layout)."""
+    """The declared lineage of a release's `files/` folder (or a source tree: the same layout)."""
+    domains_dir = files / "domains"
+    if not domains_dir.is_dir():
+        raise ConfigError(f"{files}: no domains/ folder (domain declarations) to draw the lineage from")
+    domains = load_domains(domains_dir)
     graph = Lineage()
-    contracts_dir = files / "contracts"
-    contract_tables: dict[str, str] = {}  # table name -> node id
-    staging_nodes: list[str] = []
-    raw_node = None
-    for contract_path in sorted(contracts_dir.glob("*.yaml")):
-        contract = _load_yaml(contract_path) or {}
-        event = contract.get("event") or {}
-        if "topic" in event and "raw_table" in event:
-            topic = graph.add(f"topic_{_slug(event['topic'])}", "topic", f"Pub/Sub {event['topic']}")
-            raw_node = graph.add(f"raw_{_slug(event['raw_table'])}", "table", f"raw.{event['raw_table']}")
-            graph.link(topic, raw_node)
-            contract_tables[event["raw_table"]] = raw_node
-        for section in ("staging", "rejects"):
-            table = (contract.get(section) or {}).get("table")
-            if table:
-                node = graph.add(f"staging_{_slug(table)}", "table", f"staging.{table}")
-                contract_tables[table] = node
-                staging_nodes.append(node)
-    jobs_file = files / "jobs" / "jobs.json"
-    if jobs_file.is_file():
-        try:
-            jobs = json.loads(jobs_file.read_text(encoding="utf-8")).get("jobs", {})
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{jobs_file}: invalid JSON ({exc})") from None
-        for name in sorted(jobs):
-            job = graph.add(f"job_{_slug(name)}", "job", f"Spark {name}")
-            if raw_node:
-                graph.link(raw_node, job)
-            for node in staging_nodes:
-                graph.link(job, node)
-    models: dict[str, str] = {}
-    sql_files = sorted((files / "dbt" / "models").rglob("*.sql"))
-    for sql in sql_files:
-        models[sql.stem] = graph.add(f"model_{_slug(sql.stem)}", "model", f"dbt {sql.stem}")
-    for sql in sql_files:
-        text = sql.read_text(encoding="utf-8")
-        for _source_name, table in _SOURCE.findall(text):
-            src = contract_tables.get(table) or graph.add(f"table_{_slug(table)}", "table", table)
-            graph.link(src, models[sql.stem])
-        for ref in _REF.findall(text):
-            if ref in models:
-                graph.link(models[ref], models[sql.stem])
-    for suite_path in sorted((files / "gx").rglob("*.json")):
-        try:
-            suite = json.loads(suite_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{suite_path}: invalid JSON ({exc})") from None
-        if not isinstance(suite, dict) or "expectations" not in suite:
-            continue
-        name = str(suite.get("name") or suite_path.stem)
-        node = graph.add(f"suite_{_slug(name)}", "suite", f"GX {name}")
-        meta = suite.get("meta") or {}
-        table_ref = meta.get("orders_table")
-        if not isinstance(table_ref, dict):
-            table_ref = {}
-        target = str(meta.get("model") or meta.get("table") or table_ref.get("table") or "")
-        matches = [m for m in models if m == target] or [m for m in models if m in name or name in m]
-        tables = [t for t in contract_tables if t == target]
-        for m in matches:
-            graph.link(models[m], node)
-        for t in tables:
-            graph.link(contract_tables[t], node)
+    table_owner: dict[str, str] = {}
+    for domain in domains.values():
+        _declare(graph, domain, table_owner)
+    models = _dbt_nodes(graph, files / "dbt", dict(domains))
+    _dbt_edges(graph, files / "dbt", models, table_owner)
+    for domain in domains.values():
+        for suite, spec in domain.gx_suites.items():
+            node = graph.add(f"suite_{_slug(suite)}", "suite", f"GX {suite}", domain.domain)
+            source = models.get(spec.table) if spec.layer == "marts" else _table_id(spec.layer, spec.table)
+            if source is not None and source in graph.nodes:
+                graph.link(source, node)
     return graph
 
 
 def to_mermaid(graph: Lineage) -> str:
-    """The graph as a Mermaid flowchart."""
+    """The graph as a Mermaid flowchart, one subgraph per domain."""
+    shape = {"topic": ("[/", "/]"), "job": ("[[", "]]"), "suite": ("{{", "}}"), "table": ("[(", ")]")}
     lines = ["flowchart LR"]
-    for node_id, (kind, label) in graph.nodes.items():
-        shape = {"topic": ("[/", "/]"), "job": ("[[", "]]"), "suite": ("{{", "}}"), "table": ("[(", ")]")}
-        left, right = shape.get(kind, ("[", "]"))
-        lines.append(f'    {node_id}{left}"{label}"{right}')
+    for domain in graph.domains():
+        lines.append(f'    subgraph {_slug("d_" + domain)}["{domain}"]')
+        for node_id, node in graph.nodes.items():
+            if node.domain == domain:
+                left, right = shape.get(node.kind, ("[", "]"))
+                lines.append(f'        {node_id}{left}"{node.label}"{right}')
+        lines.append("    end")
     lines.extend(f"    {a} --> {b}" for a, b in graph.edges)
     for kind, (fill, stroke) in KIND_STYLE.items():
-        members = [n for n, (k, _) in graph.nodes.items() if k == kind]
+        members = [n for n, node in graph.nodes.items() if node.kind == kind]
         if members:
             lines.append(f"    classDef {kind} fill:{fill},stroke:{stroke}")
             lines.append(f"    class {','.join(members)} {kind}")
@@ -159,11 +214,12 @@ def _layers(graph: Lineage) -> dict[str, int]:
 
 
 def to_svg(graph: Lineage) -> str:
-    """The graph as a standalone SVG, laid out left to right in columns."""
+    """The graph as a standalone SVG, laid out left to right in columns, rows grouped by domain."""
     box_w, box_h, gap_x, gap_y, pad = 190, 44, 70, 22, 20
     layer = _layers(graph)
+    order = {d: i for i, d in enumerate(graph.domains())}
     columns: dict[int, list[str]] = {}
-    for node in graph.nodes:
+    for node in sorted(graph.nodes, key=lambda n: order[graph.nodes[n].domain]):
         columns.setdefault(layer[node], []).append(node)
     height_rows = max((len(c) for c in columns.values()), default=1)
     width = pad * 2 + len(columns) * box_w + (len(columns) - 1) * gap_x
@@ -188,26 +244,30 @@ def to_svg(graph: Lineage) -> str:
             f'<path d="M {x1} {y1} C {mid} {y1}, {mid} {y2}, {x2} {y2}" fill="none" stroke="#555" '
             'stroke-width="1.4" marker-end="url(#arrow)"/>'
         )
-    for node, (kind, label) in graph.nodes.items():
-        x, y = pos[node]
-        fill, stroke = KIND_STYLE.get(kind, ("#eee", "#333"))
+    for node_id, node in graph.nodes.items():
+        x, y = pos[node_id]
+        fill, stroke = KIND_STYLE.get(node.kind, ("#eee", "#333"))
         out.append(
-            f"<g><title>{escape(kind)}: {escape(label)}</title>"
+            f"<g><title>{escape(node.domain)}: {escape(node.kind)} {escape(node.label)}</title>"
             f'<rect x="{x}" y="{y}" width="{box_w}" height="{box_h}" rx="8" fill="{fill}" stroke="{stroke}" '
             f'stroke-width="1.5"/><text x="{x + box_w // 2}" y="{y + box_h // 2 + 5}" text-anchor="middle">'
-            f"{escape(label)}</text></g>"
+            f"{escape(node.label)}</text></g>"
         )
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
 
-def write_lineage(files: Path, out_dir: Path, name: str = "lineage") -> tuple[Path, Path]:
-    """Write `<name>.mmd` and `<name>.svg` for the release files into `out_dir`."""
+def write_lineage(files: Path, out_dir: Path, name: str = "lineage") -> list[Path]:
+    """Write `<name>.mmd`/`.svg` for the platform and `<name>-<domain>.mmd`/`.svg` per domain."""
     graph = build_lineage(files)
     if not graph.nodes:
-        raise ConfigError(f"{files}: no contracts, jobs, dbt models or GX suites found to draw")
+        raise ConfigError(f"{files}: no domains, jobs, dbt models or GX suites found to draw")
     out_dir.mkdir(parents=True, exist_ok=True)
-    mmd, svg = out_dir / f"{name}.mmd", out_dir / f"{name}.svg"
-    mmd.write_text(to_mermaid(graph), encoding="utf-8")
-    svg.write_text(to_svg(graph), encoding="utf-8")
-    return mmd, svg
+    written: list[Path] = []
+    views = [(name, graph)] + [(f"{name}-{d}", graph.around(d)) for d in graph.domains() if d != UNDECLARED]
+    for stem, view in views:
+        mmd, svg = out_dir / f"{stem}.mmd", out_dir / f"{stem}.svg"
+        mmd.write_text(to_mermaid(view), encoding="utf-8")
+        svg.write_text(to_svg(view), encoding="utf-8")
+        written += [mmd, svg]
+    return written

@@ -1,4 +1,4 @@
-"""`deployer lineage`: draw what a release ships, from Pub/Sub to the GX suites."""
+"""`deployer lineage`: draw what a release declares, from Pub/Sub to the GX suites, per domain."""
 
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def lineage(
         release: Annotated[str, typer.Option("--release", help="A built release id (r-...).")],
-        out: Annotated[Path, typer.Option("--out", help="Folder for lineage.mmd and lineage.svg.")] = Path(
+        out: Annotated[Path, typer.Option("--out", help="Folder for the .mmd and .svg files.")] = Path(
             "demo-output"
         ),
     ) -> None:
-        """Write the release's lineage (topic -> raw -> Spark -> staging -> dbt -> GX) as Mermaid and SVG."""
+        """Write the release's declared lineage (topic -> raw -> Spark -> staging -> dbt -> GX) as Mermaid and
+        SVG: one picture of the platform and one per domain."""
         local = load_local(release)
-        mmd, svg = write_lineage(local.path / "files", out)
-        typer.echo(f"wrote {mmd}")
-        typer.echo(f"wrote {svg}")
+        for path in write_lineage(local.path / "files", out):
+            typer.echo(f"wrote {path}")

@@ -1,83 +1,113 @@
-"""`deployer lineage`: the graph comes from the release's files, in Mermaid and SVG."""
+"""`deployer lineage`: the graph comes from the domains' declarations and the dbt files, nothing invented."""
 
 from __future__ import annotations
 
-import json
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from deployer.errors import ConfigError
-from deployer.lineage import build_lineage, to_mermaid, write_lineage
+from deployer.lineage import UNDECLARED, build_lineage, to_mermaid, write_lineage
+from platform_model import REPO_ROOT
+from platform_model.errors import ConfigError
 
 
 def _tree(root: Path) -> Path:
-    (root / "contracts").mkdir(parents=True)
-    (root / "contracts" / "orders.yaml").write_text(
-        "event: {topic: orders-events, raw_table: orders_events, columns: []}\n"
-        "staging: {table: orders, columns: []}\nrejects: {table: orders_rejects, columns: []}\n"
-    )
-    (root / "jobs").mkdir()
-    (root / "jobs" / "jobs.json").write_text(json.dumps({"jobs": {"orders_clean": {"main": "main.py"}}}))
+    """A source tree with the repo's domains and a small dbt project in the domain folders."""
+    shutil.copytree(REPO_ROOT / "domains", root / "domains")
     models = root / "dbt" / "models"
-    (models / "staging").mkdir(parents=True)
-    (models / "marts").mkdir()
-    (models / "staging" / "stg_orders.sql").write_text("select * from {{ source('staging', 'orders') }}")
-    (models / "marts" / "fct_daily_revenue.sql").write_text("select * from {{ ref('stg_orders') }}")
-    (models / "marts" / "customer_lifetime_value.sql").write_text('select * from {{ ref( "stg_orders" ) }}')
-    (root / "gx").mkdir()
-    (root / "gx" / "orders_staging.json").write_text(
-        json.dumps(
-            {"name": "orders_staging", "expectations": [], "meta": {"orders_table": {"table": "orders"}}}
-        )
+    for folder in ("orders", "customers", "revenue"):
+        (models / folder).mkdir(parents=True)
+    (models / "orders" / "stg_orders.sql").write_text(
+        "select * from {{ source('orders_staging', 'orders') }}"
     )
-    (root / "gx" / "fct_daily_revenue.json").write_text(
-        json.dumps({"name": "fct_daily_revenue", "expectations": [], "meta": {"model": "fct_daily_revenue"}})
+    (models / "orders" / "fct_daily_revenue.sql").write_text("select * from {{ ref('stg_orders') }}")
+    (models / "orders" / "customer_lifetime_value.sql").write_text('select * from {{ ref( "stg_orders" ) }}')
+    (models / "customers" / "stg_customers.sql").write_text("select * from {{ source('crm', 'customers') }}")
+    snaps = root / "dbt" / "snapshots" / "customers"
+    snaps.mkdir(parents=True)
+    (snaps / "customers_snapshot.sql").write_text(
+        "{% snapshot customers_snapshot %}\nselect * from {{ ref('stg_customers') }}\n{% endsnapshot %}\n"
+    )
+    (models / "customers" / "dim_customers.sql").write_text("select * from {{ ref('customers_snapshot') }}")
+    (models / "revenue" / "fct_revenue_by_segment.sql").write_text(
+        "select * from {{ ref('stg_orders') }} join {{ ref('dim_customers') }} using (customer_id)"
     )
     return root
 
 
-def test_graph_follows_the_files(tmp_path: Path) -> None:
+def _labels(graph) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    return {(graph.nodes[a].label, graph.nodes[b].label) for a, b in graph.edges}
+
+
+def test_graph_follows_the_declarations(tmp_path: Path) -> None:
     graph = build_lineage(_tree(tmp_path))
-    edges = {(graph.nodes[a][1], graph.nodes[b][1]) for a, b in graph.edges}
-    assert edges == {
+    edges = _labels(graph)
+    assert {
         ("Pub/Sub orders-events", "raw.orders_events"),
         ("raw.orders_events", "Spark orders_clean"),
         ("Spark orders_clean", "staging.orders"),
         ("Spark orders_clean", "staging.orders_rejects"),
         ("staging.orders", "dbt stg_orders"),
         ("dbt stg_orders", "dbt fct_daily_revenue"),
-        ("dbt stg_orders", "dbt customer_lifetime_value"),
         ("dbt fct_daily_revenue", "GX fct_daily_revenue"),
         ("staging.orders", "GX orders_staging"),
-    }
+        ("Pub/Sub customers-events", "raw.customers_events"),
+        ("Spark customers_clean", "staging.customers"),
+        ("staging.customers", "dbt stg_customers"),
+        ("dbt stg_customers", "dbt snapshot customers_snapshot"),
+        ("dbt snapshot customers_snapshot", "dbt dim_customers"),
+        ("dbt dim_customers", "GX dim_customers"),
+        ("dbt stg_orders", "dbt fct_revenue_by_segment"),
+        ("dbt dim_customers", "dbt fct_revenue_by_segment"),
+    } <= edges
+    # no invented edge: each Spark job feeds only its own domain's tables
+    assert ("Spark orders_clean", "staging.customers") not in edges
+    assert ("Spark customers_clean", "staging.orders") not in edges
+    assert graph.nodes["model_fct_revenue_by_segment"].domain == "revenue"
+    assert graph.nodes["job_customers_clean"].domain == "customers"
 
 
-def test_writes_mermaid_and_valid_svg(tmp_path: Path) -> None:
-    mmd, svg = write_lineage(_tree(tmp_path / "src"), tmp_path / "out")
-    text = mmd.read_text()
-    assert text.startswith("flowchart LR\n")
-    assert "raw_orders_events --> job_orders_clean" in text
-    root = ET.fromstring(svg.read_text())
+def test_undeclared_table_is_drawn_as_such(tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    (root / "dbt" / "models" / "orders" / "stg_returns.sql").write_text(
+        "select * from {{ source('shop', 'returns') }}"
+    )
+    graph = build_lineage(root)
+    assert (f"returns {UNDECLARED}", "dbt stg_returns") in _labels(graph)
+
+
+def test_writes_one_picture_per_domain_and_one_for_the_platform(tmp_path: Path) -> None:
+    paths = write_lineage(_tree(tmp_path / "src"), tmp_path / "out")
+    names = sorted(p.name for p in paths)
+    assert names == sorted(
+        f"lineage{d}.{ext}" for d in ("", "-orders", "-customers", "-revenue") for ext in ("mmd", "svg")
+    )
+    text = (tmp_path / "out" / "lineage.mmd").read_text()
+    assert text.startswith("flowchart LR\n") and 'subgraph d_revenue["revenue"]' in text
+    root = ET.fromstring((tmp_path / "out" / "lineage.svg").read_text())
     labels = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
-    assert "GX fct_daily_revenue" in labels and len(labels) == len(build_lineage(tmp_path / "src").nodes)
+    assert len(labels) == len(build_lineage(tmp_path / "src").nodes)
+    revenue = (tmp_path / "out" / "lineage-revenue.mmd").read_text()
+    assert "model_fct_revenue_by_segment" in revenue and "model_dim_customers" in revenue
+    assert "topic_orders_events" not in revenue  # not a neighbour of the revenue domain
 
 
 def test_mermaid_lists_every_node(tmp_path: Path) -> None:
     graph = build_lineage(_tree(tmp_path))
     text = to_mermaid(graph)
     for node_id in graph.nodes:
-        assert f"    {node_id}" in text
+        assert f"        {node_id}" in text
 
 
-def test_empty_release_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no contracts, jobs"):
+def test_tree_without_domains_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no domains/ folder"):
         write_lineage(tmp_path, tmp_path / "out")
 
 
-def test_broken_jobs_file_names_the_file(tmp_path: Path) -> None:
+def test_broken_domain_file_names_the_file(tmp_path: Path) -> None:
     root = _tree(tmp_path)
-    (root / "jobs" / "jobs.json").write_text("{not json")
-    with pytest.raises(ConfigError, match=r"jobs\.json: invalid JSON"):
+    (root / "domains" / "orders.yaml").write_text("domain: orders\nversion: x\n")
+    with pytest.raises(ConfigError, match=r"orders\.yaml: "):
         build_lineage(root)
