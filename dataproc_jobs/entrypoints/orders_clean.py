@@ -1,4 +1,4 @@
-"""Dataproc entry point of the `orders_clean` job; the logic lives in the dataproc_jobs package (py_files)."""
+"""Dataproc entry point of the `orders_clean` job; the logic lives in the orders package (py_files)."""
 
 import sys
 

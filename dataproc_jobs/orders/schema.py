@@ -1,6 +1,6 @@
 """Column lists and reference data of the orders job.
 
-The column names and types mirror `contracts/orders.yaml` (`event`, `staging`, `rejects`); a test keeps
+The column names and types mirror `domains/orders.yaml` (`event`, `staging`, `rejects`); a test keeps
 them equal. They are repeated here because the job runs on Dataproc from a zip, without the repository.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-# contracts/orders.yaml `event`: (name, BigQuery type, required)
+# domains/orders.yaml `event`: (name, BigQuery type, required)
 EVENT_COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("event_id", "STRING", True),
     ("order_id", "STRING", True),
@@ -22,7 +22,7 @@ EVENT_COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("event_time", "TIMESTAMP", True),
 )
 
-# contracts/orders.yaml `staging`
+# domains/orders.yaml `staging`
 STAGING_COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("event_id", "STRING", True),
     ("order_id", "STRING", True),
@@ -39,7 +39,7 @@ STAGING_COLUMNS: tuple[tuple[str, str, bool], ...] = (
 )
 STAGING_PARTITION = "event_date"
 
-# contracts/orders.yaml `rejects`
+# domains/orders.yaml `rejects`
 REJECTS_COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("processing_date", "DATE", True),
     ("reason", "STRING", True),

@@ -1,4 +1,4 @@
-"""Reading raw events and writing the job's outputs: files (local, gs://) or BigQuery tables.
+"""Reading raw events and writing a job's outputs: files (local, gs://) or BigQuery tables.
 
 File paths go through Hadoop's FileSystem API, so the same code handles local paths, `file://` and
 `gs://` (the GCS connector on Dataproc).
@@ -13,7 +13,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from dataproc_jobs.orders.transform import RunWindow, received_from_jsonl, received_from_table
+from dataproc_jobs.common.window import RunWindow
 
 
 class JobInputError(ValueError):
@@ -49,8 +49,9 @@ def write_text(spark: SparkSession, uri: str, text: str) -> None:
         out.close()
 
 
-def read_raw_jsonl(spark: SparkSession, root: str, window: RunWindow) -> DataFrame:
-    """Raw JSON lines under `root/ingest_date=YYYY-MM-DD/` for the ingest days the window needs."""
+def read_raw_lines(spark: SparkSession, root: str, window: RunWindow) -> DataFrame:
+    """Raw JSON lines (`value`, `ingest_date`) under `root/ingest_date=YYYY-MM-DD/` for the ingest days
+    the window needs."""
     if not path_exists(spark, root):
         raise JobInputError(f"--input: {root} does not exist")
     lines = spark.read.text(root)
@@ -58,21 +59,19 @@ def read_raw_jsonl(spark: SparkSession, root: str, window: RunWindow) -> DataFra
         if lines.limit(1).count():
             raise JobInputError(f"--input: {root} holds files outside ingest_date=YYYY-MM-DD folders")
         lines = lines.withColumn("ingest_date", F.lit(None).cast("date"))
-    lines = lines.filter(F.col("ingest_date").between(F.lit(window.start), F.lit(window.read_to)))
-    return received_from_jsonl(lines)
+    return lines.filter(F.col("ingest_date").between(F.lit(window.start), F.lit(window.read_to)))
 
 
-def read_raw_bigquery(spark: SparkSession, table: str, window: RunWindow) -> DataFrame:
-    """Raw table rows whose event_time falls in the window (partition-pruned by the connector)."""
+def read_raw_bigquery(spark: SparkSession, table: str, time_column: str, window: RunWindow) -> DataFrame:
+    """Raw table rows whose `time_column` falls in the window (partition-pruned by the connector)."""
     start = window.start.isoformat()
     end = (window.processing_date + dt.timedelta(days=1)).isoformat()
-    rows = (
+    return (
         spark.read.format("bigquery")
         .option("table", table)
-        .option("filter", f"event_time >= TIMESTAMP('{start}') AND event_time < TIMESTAMP('{end}')")
+        .option("filter", f"{time_column} >= TIMESTAMP('{start}') AND {time_column} < TIMESTAMP('{end}')")
         .load()
     )
-    return received_from_table(rows)
 
 
 def write_partitions(
