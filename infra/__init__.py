@@ -7,12 +7,16 @@ Layout, top-down:
 - `services.py`   the project's APIs; `network.py` VPC/subnet/NAT; `iam.py` service accounts, project roles,
                   Workload Identity Federation; `cmek.py` key rings, keys and service-agent grants;
                   `storage.py` buckets; `composer.py`; `dataproc.py`; `bigquery.py` datasets, taxonomy,
-                  masking, raw and staging tables; `secretmanager.py` the pipeline's secrets (no
-                  values); `pubsub.py` topics, schemas, subscriptions, dead letters;
-                  `monitoring.py` channels, alerts, log bucket, audit logs.
-- `contracts.py`  the tiny typed reader of `contracts/*.yaml` (Avro and BigQuery schemas from one file).
+                  masking, every domain's raw, staging and rejects tables; `secretmanager.py` the
+                  domains' PII hashing secrets (no values); `pubsub.py` every domain's topic, schema,
+                  subscription and dead letters; `monitoring.py` channels, alerts (one per DAG),
+                  log-based metrics, log bucket, audit logs.
+- `schemas.py`    the Avro and BigQuery schemas derived from a domain's columns (`platform_model.domain`
+                  is the one contract parser; nothing here reads YAML).
+- `labels.py`     the labels of a domain's resources.
 - `packages.py`   package pins read at synth time (uv.lock, composer/requirements.txt).
-- `app.py`        builds the App from every `platform: gcp` environment; `__main__.py` runs it.
+- `app.py`        builds the App from every `platform: gcp` environment and the domains deployed to it
+                  (`platform_model`); `__main__.py` runs it.
 - `synth.py`      `python -m infra.synth` / `ensure_synth()`: synthesizes only when an input changed.
 
 Importing this package is cheap on purpose (`infra.synth` must answer in milliseconds when nothing
@@ -28,12 +32,20 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 NODE_BIN = REPO_ROOT / "node_modules" / ".bin"
 ENVIRONMENTS_DIR_VAR = "INFRA_ENVIRONMENTS_DIR"
 """Names an alternate environments directory (tests, previews); the default is `environments/`."""
+DOMAINS_DIR_VAR = "INFRA_DOMAINS_DIR"
+"""Names an alternate domains directory (tests, previews); the default is `domains/`."""
 
 
 def environments_dir() -> Path:
     """The directory the app reads environment files from: `$INFRA_ENVIRONMENTS_DIR` or `environments/`."""
     override = os.environ.get(ENVIRONMENTS_DIR_VAR)
     return Path(override).resolve() if override else REPO_ROOT / "environments"
+
+
+def domains_dir() -> Path:
+    """The directory the app reads domain files from: `$INFRA_DOMAINS_DIR` or `domains/`."""
+    override = os.environ.get(DOMAINS_DIR_VAR)
+    return Path(override).resolve() if override else REPO_ROOT / "domains"
 
 
 def env_file(name: str) -> str:

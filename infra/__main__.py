@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import sys
 
-from deployer.errors import DeployerError
+from platform_model.errors import PlatformError
 
 
 def run() -> int:
-    """Synthesize every GCP stack; turn a DeployerError into one line and its exit code."""
+    """Synthesize every GCP stack; turn a PlatformError into one line and its exit code."""
     try:
         from infra.app import main
 
         main()
-    except DeployerError as exc:
+    except PlatformError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     return 0

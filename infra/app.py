@@ -1,8 +1,9 @@
-"""The cdktf App: one `PlatformStack` per environment file with `platform: gcp`.
+"""The cdktf App: one `PlatformStack` per `platform: gcp` environment file, with the domains it deploys.
 
 Local environments (`platform: local`) run against the GCS emulator and get no stack. The environments
-directory is `environments/` unless `$INFRA_ENVIRONMENTS_DIR` names another (tests, previews). The output
-directory is `$CDKTF_OUTDIR` (set by the cdktf/cdktn CLIs and by `infra.synth`) or `cdktf.out`.
+directory is `environments/` unless `$INFRA_ENVIRONMENTS_DIR` names another, the domains directory
+`domains/` unless `$INFRA_DOMAINS_DIR` does (tests, previews). The output directory is `$CDKTF_OUTDIR`
+(set by the cdktf/cdktn CLIs and by `infra.synth`) or `cdktf.out`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from deployer.config import Environment, load_all
-from infra import environments_dir
+from infra import domains_dir, environments_dir
+from infra.domains import deployed, load_all
 from infra.synth import HASH_FILE
+from platform_model.domain import Domain
+from platform_model.environment import Environment
+from platform_model.environment import load_all as load_environments
 
 if TYPE_CHECKING:
     from cdktn import App
@@ -21,17 +25,28 @@ if TYPE_CHECKING:
 
 def gcp_environments(directory: Path | None = None) -> dict[str, Environment]:
     """The `platform: gcp` environments of `directory` (default: `environments_dir()`), by name."""
-    envs = load_all(directory or environments_dir())
+    envs = load_environments(directory or environments_dir())
     return {name: env for name, env in envs.items() if env.platform == "gcp"}
 
 
-def build_app(directory: Path | None = None, outdir: str | None = None) -> App:
+def stack_domains(
+    envs: dict[str, Environment], directory: Path | None = None
+) -> dict[str, dict[str, Domain]]:
+    """Environment name -> the domains of `directory` (default: `domains_dir()`) it deploys."""
+    domains = load_all(directory or domains_dir())
+    return {name: deployed(env, domains) for name, env in envs.items()}
+
+
+def build_app(
+    directory: Path | None = None, outdir: str | None = None, domains_directory: Path | None = None
+) -> App:
     """An App holding the stack of every GCP environment (not synthesized yet).
 
-    The environment files are read before cdktn and the provider bindings are imported: a bad file
-    is reported in a fraction of a second, not after the 2-3 s the bindings take to load.
+    The environment and domain files are read before cdktn and the provider bindings are imported: a
+    bad file is reported in a fraction of a second, not after the 2-3 s the bindings take to load.
     """
     envs = gcp_environments(directory)
+    domains = stack_domains(envs, domains_directory)
     from cdktn import App
 
     from infra.iam import account_email
@@ -47,7 +62,7 @@ def build_app(directory: Path | None = None, outdir: str | None = None) -> App:
             clients = [f"serviceAccount:{account_email(other, 'deployer')}" for other in users]
             # approvers verify the release they approve against the store: read only
             readers = [o.promotion.approvers_group for o in users if o.promotion.approvers_group]
-        PlatformStack(app, name, env, release_clients=clients, release_readers=readers)
+        PlatformStack(app, name, env, domains=domains[name], release_clients=clients, release_readers=readers)
     return app
 
 

@@ -10,19 +10,24 @@
   two pipeline accounts (they transform PII: hash it, mask it). Everyone else reads NULL-or-error,
   except `masked_readers`, who read through one data-masking policy per tag
   (`DATA_MASKING_POLICY` with the tag's predefined `masking` expression).
-- The raw table of every contract a topic publishes (`contracts/orders.yaml` -> `orders_events`):
-  schema from the contract, PII columns carrying their policy tag, day partitions on `event_time`.
-- The staging tables the daily Spark job writes, from the same contract's `staging` (`orders`, by day on
-  `event_date`) and `rejects` (`orders_rejects`, by day on `processing_date`) sections, in the staging
-  dataset, built by the same code as the raw table (schema, policy tags, partitions, CMEK). Created here,
-  not by the job, so their schema, descriptions and policy tags are reviewed and never inferred from a
-  DataFrame (a job-created table would carry no policy tags: its PII would be readable by any viewer).
+- The raw table of every domain with an event (`event.raw_table`, in the raw dataset): schema from the
+  event's columns, PII columns carrying their policy tag, day partitions on the event's first REQUIRED
+  TIMESTAMP or DATE column (`schemas.raw_partition_column`).
+- The staging tables each domain's daily Spark job writes, from its `staging` and `rejects` sections
+  (day partitions on their `partition_by`), in the staging dataset, built by the same code as the raw
+  table (schema, policy tags, partitions, CMEK). Created here, not by the job, so their schema,
+  descriptions and policy tags are reviewed and never inferred from a DataFrame (a job-created table
+  would carry no policy tags: its PII would be readable by any viewer).
+- A domain's tables carry its labels (`owner` of the domain, `domain=<name>`). Table ids are unique
+  across domains (`platform_model.domain.check_together`), so construct ids follow from them alone:
+  `raw-<table>`, `staging-<table>`; adding a domain renames nothing.
 - Every contract table has `deletion_protection`: dropping it takes a deliberate change first.
 - CMEK: the `bigquery` key as the datasets' default and on every contract table when the environment
   enables it.
 
 Attributes: `datasets` (layer -> dataset), `taxonomy`, `policy_tags` (display name -> tag),
-`data_policies` (display name -> policy), `raw_tables` and `staging_tables` (table id -> table).
+`data_policies` (display name -> policy), `raw_tables` and `staging_tables` (table id -> table),
+`tables` (domain -> `layer.table` -> table).
 """
 
 from __future__ import annotations
@@ -54,14 +59,13 @@ from cdktn_provider_google.data_catalog_policy_tag_iam_member import DataCatalog
 from cdktn_provider_google.data_catalog_taxonomy import DataCatalogTaxonomy
 from constructs import Construct
 
-from deployer.config import Environment
-from deployer.errors import ConfigError
-from infra import env_file
 from infra.cmek import Cmek
-from infra.contracts import PARTITION_TYPES, Column, Contract, bigquery_schema, check_policy_tags
+from infra.domains import domain_labels
 from infra.iam import Identities
+from infra.schemas import bigquery_schema, raw_partition_column
+from platform_model.domain import Column, Domain
+from platform_model.environment import Environment
 
-PARTITION_COLUMN = "event_time"
 FINE_GRAINED_READER = "roles/datacatalog.categoryFineGrainedReader"
 MASKED_READER = "roles/bigquerydatapolicy.maskedReader"
 DAY_MS = 24 * 3600 * 1000
@@ -76,8 +80,8 @@ PIPELINE_GRANTS: dict[str, tuple[tuple[str, str], ...]] = {
 
 # contract section -> what its table holds (the table's description)
 STAGING_PURPOSE: dict[str, str] = {
-    "staging": "cleaned, deduplicated events the daily Spark job writes, PII hashed",
-    "rejects": "records the daily Spark job set aside (malformed, late, superseded) instead of dropping",
+    "staging": "cleaned, deduplicated events the daily Spark job writes",
+    "rejects": "records the daily Spark job set aside instead of dropping them",
 }
 
 
@@ -86,8 +90,6 @@ class TableArgs(NamedTuple):
 
     project: str
     """GCP project."""
-    labels: dict[str, str]
-    """The environment's labels."""
     policy_tag_ids: dict[str, str]
     """Policy tag resource names by display name (tokens)."""
     kms_key: str | None
@@ -100,7 +102,7 @@ def slug(text: str) -> str:
 
 
 class BigQuery(Construct):
-    """Datasets, dataset IAM, taxonomy, policy tags, fine-grained and masked readers, raw tables."""
+    """Datasets, dataset IAM, taxonomy, policy tags, fine-grained and masked readers, the domains' tables."""
 
     def __init__(
         self,
@@ -109,8 +111,9 @@ class BigQuery(Construct):
         env: Environment,
         identities: Identities,
         cmek: Cmek | None,
-        contracts: Sequence[Contract],
+        domains: Sequence[Domain],
     ) -> None:
+        """`domains`: the domains deployed to `env` (their PII tags already checked against its taxonomy)."""
         super().__init__(scope, id_)
         spec = env.bigquery
         location = spec.location.lower()  # Data Catalog and data policies spell multi-regions lower-case
@@ -209,42 +212,39 @@ class BigQuery(Construct):
                     member=member,
                 )
 
-        self._table_args = TableArgs(env.project, labels, self.policy_tag_ids(), kms_key)
+        self._table_args = TableArgs(env.project, self.policy_tag_ids(), kms_key)
         self.raw_tables: dict[str, BigqueryTable] = {}
         self.staging_tables: dict[str, BigqueryTable] = {}
-        for contract in contracts:
-            check_policy_tags(contract, env.policy_tag_names(), env_file(env.name))
-            table_id = contract.event.raw_table
-            types = {c.name: c.type for c in contract.event.columns}
-            if types.get(PARTITION_COLUMN) not in PARTITION_TYPES:
-                raise ConfigError(
-                    f"{contract.path}: event.columns: the raw table is partitioned by day on "
-                    f"{PARTITION_COLUMN!r}, which must be a TIMESTAMP or DATE column"
+        self.tables: dict[str, dict[str, BigqueryTable]] = {}
+        for domain in domains:
+            own = self.tables.setdefault(domain.domain, {})
+            tagged = domain_labels(env, domain)
+            version = f"contract v{domain.version}"
+            if domain.event is not None:
+                event = domain.event
+                table = self._table(
+                    f"raw-{event.raw_table}",
+                    self.datasets["raw"],
+                    event.raw_table,
+                    f"{domain.domain} events as published on {event.topic} ({version}).",
+                    event.columns,
+                    raw_partition_column(event.columns),
+                    tagged,
                 )
-            self.raw_tables[table_id] = self._table(
-                f"raw-{table_id}",
-                self.datasets["raw"],
-                table_id,
-                f"{contract.domain} events as published on {contract.event.topic} "
-                f"(contract v{contract.version}).",
-                contract.event.columns,
-                PARTITION_COLUMN,
-            )
-            for table in contract.staging_tables():
-                if table.table in self.staging_tables:
-                    raise ConfigError(
-                        f"{contract.path}: {table.section}.table: {table.table!r} is declared by another "
-                        "contract (or section) too"
-                    )
-                self.staging_tables[table.table] = self._table(
-                    f"staging-{table.table}",
+                self.raw_tables[event.raw_table] = own[f"raw.{event.raw_table}"] = table
+            for section, declared in (("staging", domain.staging), ("rejects", domain.rejects)):
+                if declared is None:
+                    continue
+                table = self._table(
+                    f"staging-{declared.table}",
                     self.datasets["staging"],
-                    table.table,
-                    f"{contract.domain}: {STAGING_PURPOSE[table.section]} "
-                    f"(contract v{contract.version}, section {table.section}).",
-                    table.columns,
-                    table.partition_by,
+                    declared.table,
+                    f"{domain.domain}: {STAGING_PURPOSE[section]} ({version}, section {section}).",
+                    declared.columns,
+                    declared.partition_by,
+                    tagged,
                 )
+                self.staging_tables[declared.table] = own[f"staging.{declared.table}"] = table
 
     def _table(
         self,
@@ -253,9 +253,11 @@ class BigQuery(Construct):
         table_id: str,
         description: str,
         columns: Sequence[Column],
-        partition_by: str,
+        partition_by: str | None,
+        labels: dict[str, str],
     ) -> BigqueryTable:
-        """A contract table: schema from its columns (PII columns tagged), day partitions, kept on destroy."""
+        """A contract table: schema from its columns (PII columns tagged), day partitions (on
+        `partition_by`, else on ingestion time), kept on destroy."""
         args = self._table_args
         return BigqueryTable(
             self,
@@ -264,7 +266,7 @@ class BigQuery(Construct):
             dataset_id=dataset.dataset_id,
             table_id=table_id,
             description=description,
-            labels=args.labels,
+            labels=labels,
             schema=json.dumps(bigquery_schema(columns, args.policy_tag_ids)),
             time_partitioning=BigqueryTableTimePartitioning(type="DAY", field=partition_by),
             deletion_protection=True,

@@ -18,8 +18,8 @@ from cdktn_provider_google.kms_crypto_key_iam_member import KmsCryptoKeyIamMembe
 from cdktn_provider_google.kms_key_ring import KmsKeyRing
 from constructs import Construct
 
-from deployer.config import Environment
 from infra.project import ProjectContext
+from platform_model.environment import Environment
 
 ENCRYPTER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
 

@@ -39,12 +39,12 @@ from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMe
 from cdktn_provider_google.storage_bucket_iam_member import StorageBucketIamMember
 from constructs import Construct
 
-from deployer.config import Environment
 from infra.cmek import Cmek
 from infra.iam import Identities
 from infra.network import Network
 from infra.packages import composer_requirements, merge_packages
 from infra.project import ProjectContext
+from platform_model.environment import Environment
 
 
 def pypi_packages(env: Environment) -> dict[str, str]:

@@ -44,12 +44,12 @@ from cdktn_provider_google.dataproc_cluster import (
 )
 from constructs import Construct
 
-from deployer.config import Environment
 from infra.cmek import Cmek
 from infra.iam import Identities
 from infra.network import Network
 from infra.packages import locked_version
 from infra.storage import Storage
+from platform_model.environment import Environment
 
 NETWORK_TAG = "dataproc"
 JOB_PACKAGES = ("google-cloud-secret-manager",)

@@ -33,9 +33,9 @@ from cdktn_provider_google.service_account import ServiceAccount
 from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMember
 from constructs import Construct
 
-from deployer.config import Environment
-from deployer.errors import ConfigError
 from infra import env_file
+from platform_model.environment import Environment
+from platform_model.errors import ConfigError
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 PRIMITIVE_ROLES = frozenset({"roles/owner", "roles/editor", "roles/viewer"})

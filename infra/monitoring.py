@@ -1,21 +1,27 @@
 """Monitoring and logging: notification channels, the platform's alert policies, audit logs, log retention.
 
 Alerts (thresholds from `monitoring.thresholds` of the environment file; each notifies every channel
-and auto-closes after `alert_auto_close_seconds`):
+and auto-closes after `alert_auto_close_seconds`). Those of a domain carry its labels (`owner`,
+`domain`) and have ids derived from the DAG, subscription or domain name, so adding a domain renames
+nothing:
 
-- orders_daily DAG run failed: `composer.googleapis.com/workflow/run_count` with state=failed and
-  workflow_name=orders_daily, on the platform's Composer environment.
+- DAG run failed, one policy per DAG of every deployed domain (`dag-failed-<dag id>`):
+  `composer.googleapis.com/workflow/run_count` with state=failed and workflow_name=<dag id>, on the
+  platform's Composer environment.
 - Dataproc job failed: `dataproc.googleapis.com/cluster/job/failed_count` on the platform cluster.
 - Pub/Sub backlog too old: `pubsub.googleapis.com/subscription/oldest_unacked_message_age` above
-  `pubsub_oldest_unacked_seconds`, one policy per subscription of the file.
+  `pubsub_oldest_unacked_seconds`, one policy per domain's raw subscription.
 - Dead letters waiting: `pubsub.googleapis.com/subscription/num_undelivered_messages` above
   `dead_letter_messages`, one policy per dead-letter inspection subscription.
-- GX validation failed: a log-based metric counting the pipeline's structured log line
-  `{"event": "gx_validation", "suite": ..., "success": false, ...}` (labelled by suite). The pipeline
-  writes it with `json.dumps` (default separators `", "` and `": "`) through Python logging inside an
-  Airflow task, and Composer ships task logs to Cloud Logging as text: the line arrives in
-  `textPayload` (after Airflow's log prefix), never as `jsonPayload`. The filter therefore matches the
-  exact JSON fragments as substrings and the `suite` label is a `REGEXP_EXTRACT` on `textPayload`.
+- GX validation failed, one policy per domain with GX suites (`gx-validation-failed-<domain>`), on a
+  log-based metric counting the pipeline's structured log line
+  `{"event": "gx_validation", "suite": ..., "success": false, ...}`, labelled by `suite` and `domain`.
+  The pipeline writes it with `json.dumps` (default separators `", "` and `": "`) through Python
+  logging inside an Airflow task, and Composer ships task logs to Cloud Logging as text: the line
+  arrives in `textPayload` (after Airflow's log prefix), never as `jsonPayload`. The filter therefore
+  matches the exact JSON fragments as substrings and the `suite` label is a `REGEXP_EXTRACT` on
+  `textPayload`. The `domain` label is taken from the DAG id Composer puts on every task log entry
+  (`labels.workflow`, `<domain>_<kind>`): whatever the line holds, the task's DAG says whose it is.
   No resource-type restriction: the fragments are specific enough, and a wrong type would silence it.
 - Composer environment unhealthy: `composer.googleapis.com/environment/healthy` false for 10 minutes.
 
@@ -31,6 +37,9 @@ Attributes: `channels`, `alerts` (key -> policy), `gx_metric`, `log_bucket`, `si
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import get_args
 
 from cdktn_provider_google.data_google_secret_manager_secret_version import (
     DataGoogleSecretManagerSecretVersion,
@@ -58,13 +67,14 @@ from cdktn_provider_google.project_iam_audit_config import (
 from cdktn_provider_google.secret_manager_secret_iam_member import SecretManagerSecretIamMember
 from constructs import Construct
 
-from deployer.config import Environment
 from infra.composer import Composer
 from infra.dataproc import Dataproc
+from infra.domains import domain_labels
 from infra.iam import Identities
 from infra.pubsub import INSPECT_SUFFIX, PubSub
+from platform_model.domain import DagKind, Domain
+from platform_model.environment import Environment
 
-DAG_ID = "orders_daily"
 GX_EVENT = "gx_validation"
 AUDITED_SERVICES = ("bigquery.googleapis.com", "storage.googleapis.com")
 AUDIT_LOG_TYPES = ("ADMIN_READ", "DATA_READ", "DATA_WRITE")
@@ -86,6 +96,8 @@ SINK_FILTER = " OR ".join(
 # The fragments of a failed validation's line, exactly as `json.dumps` writes them.
 GX_FAILURE_FRAGMENTS = (f'"event": "{GX_EVENT}"', '"success": false')
 GX_SUITE_REGEX = r'"suite": "([^"]+)"'
+DAG_ID_FIELD = "labels.workflow"
+"""Where Composer's task log entries carry the task's DAG id."""
 
 
 def logging_string(text: str) -> str:
@@ -104,8 +116,20 @@ def gx_suite_extractor() -> str:
     return f"REGEXP_EXTRACT(textPayload, {logging_string(GX_SUITE_REGEX)})"
 
 
+def domain_regex() -> str:
+    """The domain out of a DAG id `<domain>_<kind>` (`Domain.dag_id`), for every DAG kind there is."""
+    kinds = "|".join(get_args(DagKind))
+    return f"^(.+)_(?:{kinds})$"
+
+
+def domain_extractor() -> str:
+    """The `domain` label extractor: the domain of the DAG whose task wrote the log line."""
+    return f"REGEXP_EXTRACT({DAG_ID_FIELD}, {logging_string(domain_regex())})"
+
+
 class Monitoring(Construct):
-    """Notification channels, six kinds of alert policies, audit configs, the log bucket and its sink."""
+    """Notification channels, six kinds of alert policies (per DAG, subscription, dead-letter topic and
+    domain where they concern one), the GX log metric, audit configs, the log bucket and its sink."""
 
     def __init__(
         self,
@@ -116,7 +140,9 @@ class Monitoring(Construct):
         composer: Composer,
         dataproc: Dataproc,
         pubsub: PubSub,
+        domains: Sequence[Domain],
     ) -> None:
+        """`domains`: the domains deployed to `env`."""
         super().__init__(scope, id_)
         spec = env.monitoring
         thresholds = spec.thresholds
@@ -167,31 +193,39 @@ class Monitoring(Construct):
             name=env.resource_name("gx-validation-failures"),
             description="Failed Great Expectations validations logged by the pipeline.",
             filter=gx_log_filter(),
-            label_extractors={"suite": gx_suite_extractor()},
+            label_extractors={"suite": gx_suite_extractor(), "domain": domain_extractor()},
             metric_descriptor=LoggingMetricMetricDescriptor(
                 metric_kind="DELTA",
                 value_type="INT64",
                 unit="1",
                 display_name="GX validation failures",
-                labels=[LoggingMetricMetricDescriptorLabels(key="suite", value_type="STRING")],
+                labels=[
+                    LoggingMetricMetricDescriptorLabels(key="suite", value_type="STRING"),
+                    LoggingMetricMetricDescriptorLabels(key="domain", value_type="STRING"),
+                ],
             ),
         )
 
         # Literal names (not references): alerts need not wait half an hour for Composer to exist.
         composer_name = env.composer_environment_name()
         self.alerts: dict[str, MonitoringAlertPolicy] = {}
-        self._alert(
-            "dag-failed",
-            f"{env.name}: {DAG_ID} DAG run failed",
-            'resource.type="cloud_composer_workflow" '
-            f'AND resource.labels.environment_name="{composer_name}" '
-            f'AND resource.labels.workflow_name="{DAG_ID}" '
-            'AND metric.type="composer.googleapis.com/workflow/run_count" '
-            'AND metric.labels.state="failed"',
-            threshold=0,
-            aligner="ALIGN_SUM",
-            doc=f"A run of {DAG_ID} failed: read the failed task's log in the Airflow UI of {composer_name}.",
-        )
+        by_name = {d.domain: d for d in domains}
+        for domain in domains:
+            for dag_id in domain.dag_ids():
+                self._alert(
+                    f"dag-failed-{dag_id}",
+                    f"{env.name}: {dag_id} DAG run failed",
+                    'resource.type="cloud_composer_workflow" '
+                    f'AND resource.labels.environment_name="{composer_name}" '
+                    f'AND resource.labels.workflow_name="{dag_id}" '
+                    'AND metric.type="composer.googleapis.com/workflow/run_count" '
+                    'AND metric.labels.state="failed"',
+                    threshold=0,
+                    aligner="ALIGN_SUM",
+                    doc=f"A run of {dag_id} (domain {domain.domain}, owner {domain.owner}) failed: read the "
+                    f"failed task's log in the Airflow UI of {composer_name}.",
+                    labels=domain_labels(env, domain),
+                )
         self._alert(
             "dataproc-job-failed",
             f"{env.name}: Dataproc job failed",
@@ -203,6 +237,7 @@ class Monitoring(Construct):
             doc=f"A job failed on {dataproc.cluster_name}; list it: `gcloud dataproc jobs list`.",
         )
         for name in pubsub.subscriptions:
+            owner = by_name[pubsub.domain_of[name]]
             self._alert(
                 f"pubsub-backlog-{name}",
                 f"{env.name}: {name} oldest unacked message too old",
@@ -213,9 +248,11 @@ class Monitoring(Construct):
                 aligner="ALIGN_MAX",
                 duration="300s",
                 doc=f"Messages on {name} wait longer than {thresholds.pubsub_oldest_unacked_seconds}s: "
-                "the consumer is down or too slow.",
+                f"the consumer is down or too slow (domain {owner.domain}, owner {owner.owner}).",
+                labels=domain_labels(env, owner),
             )
         for dlq in pubsub.dead_letter_subscriptions:
+            owner = by_name[pubsub.domain_of[dlq]]
             inspect_name = f"{dlq}{INSPECT_SUFFIX}"
             self._alert(
                 f"dead-letters-{dlq}",
@@ -225,16 +262,24 @@ class Monitoring(Construct):
                 'AND metric.type="pubsub.googleapis.com/subscription/num_undelivered_messages"',
                 threshold=thresholds.dead_letter_messages,
                 aligner="ALIGN_MAX",
-                doc=f"Messages were dead-lettered to {dlq}. Inspect them on {inspect_name}, fix, replay.",
+                doc=f"Messages were dead-lettered to {dlq} (domain {owner.domain}, owner {owner.owner}). "
+                f"Inspect them on {inspect_name}, fix, replay.",
+                labels=domain_labels(env, owner),
             )
-        self._alert(
-            "gx-validation-failed",
-            f"{env.name}: GX validation failed",
-            f'metric.type="logging.googleapis.com/user/{self.gx_metric.name}"',
-            threshold=0,
-            aligner="ALIGN_SUM",
-            doc="A Great Expectations suite failed; the `suite` label names it. Bad data is quarantined.",
-        )
+        for domain in domains:
+            if not domain.gx_suites:
+                continue
+            self._alert(
+                f"gx-validation-failed-{domain.domain}",
+                f"{env.name}: GX validation failed in {domain.domain}",
+                f'metric.type="logging.googleapis.com/user/{self.gx_metric.name}" '
+                f'AND metric.labels.domain="{domain.domain}"',
+                threshold=0,
+                aligner="ALIGN_SUM",
+                doc=f"A Great Expectations suite of {domain.domain} (owner {domain.owner}) failed; the "
+                "`suite` label names it. Bad data is quarantined.",
+                labels=domain_labels(env, domain),
+            )
         self._alert(
             "composer-unhealthy",
             f"{env.name}: Composer environment unhealthy",
@@ -288,6 +333,7 @@ class Monitoring(Construct):
         doc: str,
         comparison: str = "COMPARISON_GT",
         duration: str = "0s",
+        labels: dict[str, str] | None = None,
     ) -> MonitoringAlertPolicy:
         env = self._env
         policy = MonitoringAlertPolicy(
@@ -319,7 +365,7 @@ class Monitoring(Construct):
                 auto_close=f"{env.monitoring.thresholds.alert_auto_close_seconds}s"
             ),
             documentation=MonitoringAlertPolicyDocumentation(content=doc, mime_type="text/markdown"),
-            user_labels=env.labels.as_dict(),
+            user_labels=labels or env.labels.as_dict(),
         )
         self.alerts[key] = policy
         return policy

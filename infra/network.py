@@ -8,7 +8,7 @@ from cdktn_provider_google.compute_router_nat import ComputeRouterNat, ComputeRo
 from cdktn_provider_google.compute_subnetwork import ComputeSubnetwork, ComputeSubnetworkLogConfig
 from constructs import Construct
 
-from deployer.config import Environment
+from platform_model.environment import Environment
 
 
 class Network(Construct):

@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
-from deployer.errors import ConfigError
 from infra import REPO_ROOT
+from platform_model.errors import ConfigError
 
 UV_LOCK = REPO_ROOT / "uv.lock"
 COMPOSER_REQUIREMENTS = REPO_ROOT / "composer" / "requirements.txt"

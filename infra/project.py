@@ -11,7 +11,7 @@ from cdktn_provider_google.data_google_storage_project_service_account import (
 )
 from constructs import Construct
 
-from deployer.config import Environment
+from platform_model.environment import Environment
 
 
 class ProjectContext(Construct):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from cdktn_provider_google.project_service import ProjectService
 from constructs import Construct
 
-from deployer.config import Environment
+from platform_model.environment import Environment
 
 # Each API here is needed by at least one construct of the stack (or by its service agents).
 APIS: tuple[str, ...] = (

@@ -1,69 +1,54 @@
 """`PlatformStack`: one environment's whole platform, composed from the constructs of this package.
 
-The stack is a pure function of its environment file (and the contracts its topics name): no
-`if env == "prod"` anywhere; what differs between dev and prod is data. Its state lives in the GCS
+The stack is a pure function of its environment file and the domains deployed to it
+(`platform_model.domain.resolve`): no `if env == "prod"` and no domain name anywhere; what differs
+between dev and prod is data, and a new domain is a new file in `domains/`. A domain the environment
+switches off (`domains.<name>.enabled: false`) gets no resource in it. Its state lives in the GCS
 bucket and prefix of `state` in the file.
 
 Outputs (what the deployer, the DAGs and the workflows read, `cdktf output <env>`):
 `project`, `region`, `composer_environment`, `composer_dag_gcs_prefix`, `composer_dag_bucket`,
 `artifacts_bucket`, `dataproc_staging_bucket`, `dataproc_temp_bucket`, `release_store`,
 `dataproc_cluster`, `datasets` (layer -> id), `raw_tables` and `staging_tables` (table ->
-`project.dataset.table`), `policy_tag_ids` (display name -> policy tag resource name),
-`service_accounts` (role -> e-mail), `workload_identity_provider` (for `google-github-actions/auth`).
+`project.dataset.table`, every domain's), `domains` (domain -> its `topic`, `subscription`,
+`dead_letter_topic`, `pii_secret` (each left out when it has none), `tables` (`layer.table` ->
+`project.dataset.table`, marts included) and `dag_ids`), `policy_tag_ids` (display name -> policy
+tag resource name), `service_accounts` (role -> e-mail), `workload_identity_provider` (for
+`google-github-actions/auth`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cdktn import GcsBackend, TerraformDataSource, TerraformOutput, TerraformResource, TerraformStack
 from cdktn_provider_google.provider import GoogleProvider
 from constructs import Construct
 
-from deployer.config import Environment
-from deployer.errors import ConfigError
-from infra import REPO_ROOT, env_file
+from infra import domains_dir
 from infra.bigquery import BigQuery
 from infra.cmek import Cmek
 from infra.composer import Composer
-from infra.contracts import Contract, load_contract
 from infra.dataproc import Dataproc
+from infra.domains import deployed, load_all
 from infra.iam import Identities
 from infra.monitoring import Monitoring
 from infra.network import Network
 from infra.project import ProjectContext
-from infra.pubsub import INSPECT_SUFFIX, PubSub
+from infra.pubsub import PubSub
 from infra.secretmanager import Secrets
 from infra.services import ProjectServices
 from infra.storage import Storage
-
-
-def load_topic_contracts(env: Environment) -> dict[str, Contract]:
-    """The contracts the environment's topics enforce, by `schema_file` as written in the file."""
-    contracts: dict[str, Contract] = {}
-    for topic, spec in env.pubsub.topics.items():
-        if not spec.schema_file:
-            continue
-        contract = contracts.get(spec.schema_file) or load_contract(REPO_ROOT / spec.schema_file)
-        if contract.event.topic != topic:
-            raise ConfigError(
-                f"{env_file(env.name)}: pubsub.topics.{topic}.schema_file: {spec.schema_file} declares "
-                f"topic {contract.event.topic!r}, not {topic!r}"
-            )
-        contracts[spec.schema_file] = contract
-    for name in env.pubsub.subscriptions:
-        if name.endswith(INSPECT_SUFFIX):
-            raise ConfigError(
-                f"{env_file(env.name)}: pubsub.subscriptions.{name}: names ending in {INSPECT_SUFFIX!r} are "
-                "reserved for the dead-letter inspection subscriptions"
-            )
-    return contracts
+from platform_model.domain import Domain
+from platform_model.environment import Environment
 
 
 class PlatformStack(TerraformStack):
     """The stack `<env.name>`: services, network, identities, CMEK, buckets, Composer, Dataproc,
     BigQuery, secrets, Pub/Sub, monitoring, and the outputs others read.
+
+    `domains`: the domains deployed to `env` (default: those of `domains_dir()`, resolved for `env`).
 
     `release_clients`: IAM members (every environment's deployer account) granted on the release store
     bucket, when this environment's file creates it (`buckets.releases`); `release_readers` (approvers
@@ -76,12 +61,14 @@ class PlatformStack(TerraformStack):
         id_: str,
         env: Environment,
         *,
+        domains: Mapping[str, Domain] | None = None,
         release_clients: Sequence[str] = (),
         release_readers: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, id_)
         self.env = env
-        contracts = load_topic_contracts(env)
+        self.domains = dict(domains) if domains is not None else deployed(env, load_all(domains_dir()))
+        deployed_domains = list(self.domains.values())
 
         GoogleProvider(self, "google", project=env.project, region=env.region)
         GcsBackend(self, bucket=env.state.bucket, prefix=env.state.prefix)
@@ -100,11 +87,18 @@ class PlatformStack(TerraformStack):
         self.dataproc = Dataproc(
             self, "dataproc", env, self.network, self.identities, self.storage, self.cmek
         )
-        self.bigquery = BigQuery(self, "bigquery", env, self.identities, self.cmek, list(contracts.values()))
-        self.secrets = Secrets(self, "secrets", env, self.identities)
-        self.pubsub = PubSub(self, "pubsub", env, self.identities, self.project, self.cmek, contracts)
+        self.bigquery = BigQuery(self, "bigquery", env, self.identities, self.cmek, deployed_domains)
+        self.secrets = Secrets(self, "secrets", env, self.identities, deployed_domains)
+        self.pubsub = PubSub(self, "pubsub", env, self.identities, self.project, self.cmek, deployed_domains)
         self.monitoring = Monitoring(
-            self, "monitoring", env, self.identities, self.composer, self.dataproc, self.pubsub
+            self,
+            "monitoring",
+            env,
+            self.identities,
+            self.composer,
+            self.dataproc,
+            self.pubsub,
+            deployed_domains,
         )
         self._after_services()
         self._outputs()
@@ -150,19 +144,18 @@ class PlatformStack(TerraformStack):
         )
         self._output(
             "raw_tables",
-            {
-                table_id: f"{env.project}.{env.bigquery.datasets['raw'].id}.{table_id}"
-                for table_id in self.bigquery.raw_tables
-            },
-            "Raw tables fed from Pub/Sub.",
+            {table_id: self.table_ref("raw", table_id) for table_id in self.bigquery.raw_tables},
+            "Raw tables fed from Pub/Sub, every domain's.",
         )
         self._output(
             "staging_tables",
-            {
-                table_id: f"{env.project}.{env.bigquery.datasets['staging'].id}.{table_id}"
-                for table_id in self.bigquery.staging_tables
-            },
-            "Staging tables the Spark job writes (contract sections staging, rejects).",
+            {table_id: self.table_ref("staging", table_id) for table_id in self.bigquery.staging_tables},
+            "Staging tables the domains' Spark jobs write (contract sections staging, rejects).",
+        )
+        self._output(
+            "domains",
+            {name: self.domain_summary(domain) for name, domain in self.domains.items()},
+            "Domain -> its topic, subscription, dead-letter topic, PII secret, tables and DAG ids.",
         )
         self._output(
             "policy_tag_ids", self.bigquery.policy_tag_ids(), "Policy tag resource name by display name."
@@ -177,3 +170,27 @@ class PlatformStack(TerraformStack):
             self.identities.provider.name,
             "WIF provider for google-github-actions/auth (workload_identity_provider input).",
         )
+
+    def table_ref(self, layer: str, table_id: str) -> str:
+        """`project.dataset.table` of a table in one of the layer datasets."""
+        dataset_ids: dict[str, str] = {name: ds.id for name, ds in self.env.bigquery.datasets.items()}
+        return f"{self.env.project}.{dataset_ids[layer]}.{table_id}"
+
+    def domain_summary(self, domain: Domain) -> dict[str, Any]:
+        """What the `domains` output says of one domain (names known before apply); `topic`,
+        `subscription`, `dead_letter_topic` and `pii_secret` are left out when it has none."""
+        tables = {}
+        for key in domain.tables():
+            layer, table_id = key.split(".", 1)
+            tables[key] = self.table_ref(layer, table_id)
+        names = {
+            "topic": domain.event.topic if domain.event else None,
+            "subscription": domain.subscription,
+            "dead_letter_topic": domain.dead_letter_topic,
+            "pii_secret": domain.pii_secret,
+        }
+        return {
+            **{key: value for key, value in names.items() if value is not None},
+            "tables": tables,
+            "dag_ids": domain.dag_ids(),
+        }

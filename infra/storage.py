@@ -40,9 +40,9 @@ from cdktn_provider_google.storage_bucket_iam_member import (
 )
 from constructs import Construct
 
-from deployer.config import Bucket, Environment
 from infra.cmek import Cmek
 from infra.iam import Identities
+from platform_model.environment import Bucket, Environment
 
 APPROVALS_PREFIX = "deployer/approvals/"
 AUDIT_PREFIX = "deployer/audit/"

@@ -1,11 +1,10 @@
 """`python -m infra.synth` (what `make synth` runs): synthesize every stack, unless nothing changed.
 
-The inputs of a synth are hashed: `infra/**/*.py`, the environment files, `contracts/**`,
+The inputs of a synth are hashed: `infra/**/*.py`, the environment files, the domain files,
 `composer/requirements.txt` (Composer's PyPI packages), the model that reads them
-(`deployer/config.py`, `deployer/errors.py`), `cdktf.json`, `uv.lock`, `package-lock.json`, and the
-Python version. The hash is recorded in `cdktf.out/.inputs.sha256` after a
-successful synth; when it matches, nothing runs (the warm path imports neither cdktn nor pydantic, and
-answers in a few tens of milliseconds).
+(`platform_model/**/*.py`), `cdktf.json`, `uv.lock`, `package-lock.json`, and the Python version.
+The hash is recorded in `cdktf.out/.inputs.sha256` after a successful synth; when it matches, nothing
+runs (the warm path imports neither cdktn nor pydantic, and answers in a few tens of milliseconds).
 
 Why it cannot go stale or leave half-written output:
 
@@ -42,20 +41,18 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from infra import ENVIRONMENTS_DIR_VAR, REPO_ROOT, environments_dir
+from infra import DOMAINS_DIR_VAR, ENVIRONMENTS_DIR_VAR, REPO_ROOT, domains_dir, environments_dir
 
 HASH_FILE = ".inputs.sha256"
 LOCK_FILE = ".synth.lock"
 SCRATCH_PREFIX = ".synth-"
 DEFAULT_OUTDIR = REPO_ROOT / "cdktf.out"
 PYCACHE = REPO_ROOT / ".synth-cache" / "pycache"
-# Repo-relative inputs besides the environment files (globs are relative to the repo root).
+# Repo-relative inputs besides the environment and domain files (globs are relative to the repo root).
 INPUT_GLOBS = (
     "infra/**/*.py",
-    "contracts/**/*",
+    "platform_model/**/*.py",
     "composer/requirements.txt",
-    "deployer/config.py",
-    "deployer/errors.py",
     "cdktf.json",
     "uv.lock",
     "package-lock.json",
@@ -70,7 +67,7 @@ class SynthError(Exception):
         self.exit_code = exit_code
 
 
-def input_files(environments: Path) -> list[tuple[str, Path]]:
+def input_files(environments: Path, domains: Path | None = None) -> list[tuple[str, Path]]:
     """Every input of a synth as (stable label, path), sorted by label."""
     files: dict[str, Path] = {}
     for pattern in INPUT_GLOBS:
@@ -80,14 +77,16 @@ def input_files(environments: Path) -> list[tuple[str, Path]]:
     # Labelled by name only: the same files in another directory synthesize the same stacks.
     for path in environments.glob("*.yaml"):
         files[f"environments/{path.name}"] = path
+    for path in (domains or domains_dir()).glob("*.yaml"):
+        files[f"domains/{path.name}"] = path
     return sorted(files.items())
 
 
-def input_hash(environments: Path | None = None) -> str:
+def input_hash(environments: Path | None = None, domains: Path | None = None) -> str:
     """sha256 over the synth inputs' labels and contents (and the Python version)."""
     digest = hashlib.sha256()
     digest.update(f"python {sys.version_info[:3]}\n".encode())
-    for label, path in input_files(environments or environments_dir()):
+    for label, path in input_files(environments or environments_dir(), domains or domains_dir()):
         data = path.read_bytes()
         digest.update(f"{label}\0{len(data)}\0".encode())
         digest.update(data)
@@ -132,10 +131,11 @@ def _locked(outdir: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _app_env(scratch: Path, environments: Path) -> dict[str, str]:
+def _app_env(scratch: Path, environments: Path, domains: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["CDKTF_OUTDIR"] = str(scratch)
     env[ENVIRONMENTS_DIR_VAR] = str(environments)
+    env[DOMAINS_DIR_VAR] = str(domains or domains_dir())
     # Bytecode of the ~40 provider modules saves a few tenths of a second per synth; it goes to a
     # git-ignored cache, not beside the sources.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -153,11 +153,11 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
-def _run_app(scratch: Path, environments: Path) -> None:
+def _run_app(scratch: Path, environments: Path, domains: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "infra"],
         cwd=REPO_ROOT,
-        env=_app_env(scratch, environments),
+        env=_app_env(scratch, environments, domains),
         capture_output=True,
         text=True,
         check=False,
@@ -187,14 +187,14 @@ def _install(scratch: Path, outdir: Path) -> list[str]:
     return stacks
 
 
-def synth(outdir: Path, environments: Path, digest: str) -> list[str]:
+def synth(outdir: Path, environments: Path, digest: str, domains: Path | None = None) -> list[str]:
     """Synthesize unconditionally into `outdir` and record `digest`; return the stack names."""
     (outdir / HASH_FILE).unlink(missing_ok=True)
     for stale in outdir.glob(f"{SCRATCH_PREFIX}*"):  # left by a killed synth
         shutil.rmtree(stale, ignore_errors=True)
     scratch = Path(tempfile.mkdtemp(dir=outdir, prefix=SCRATCH_PREFIX))
     try:
-        _run_app(scratch, environments)
+        _run_app(scratch, environments, domains or domains_dir())
         stacks = _install(scratch, outdir)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -203,21 +203,27 @@ def synth(outdir: Path, environments: Path, digest: str) -> list[str]:
 
 
 def ensure_synth(
-    outdir: Path | None = None, environments: Path | None = None, *, force: bool = False
+    outdir: Path | None = None,
+    environments: Path | None = None,
+    *,
+    domains: Path | None = None,
+    force: bool = False,
 ) -> Path:
     """Return `outdir` (default `cdktf.out/`) holding the stacks of the current inputs; synthesize if needed.
 
     `environments` overrides the environments directory (default `$INFRA_ENVIRONMENTS_DIR` or
-    `environments/`). Raises SynthError when the app fails (exit_code 2 for bad input).
+    `environments/`), `domains` the domains directory (default `$INFRA_DOMAINS_DIR` or `domains/`).
+    Raises SynthError when the app fails (exit_code 2 for bad input).
     """
     outdir = (outdir or DEFAULT_OUTDIR).resolve()
     environments = (environments or environments_dir()).resolve()
-    digest = input_hash(environments)
+    domains = (domains or domains_dir()).resolve()
+    digest = input_hash(environments, domains)
     if not force and _current(outdir, digest):
         return outdir
     with _locked(outdir):
         if force or not _current(outdir, digest):
-            synth(outdir, environments, digest)
+            synth(outdir, environments, digest, domains)
     return outdir
 
 
@@ -227,16 +233,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="synthesize even when the inputs are unchanged")
     parser.add_argument("--outdir", type=Path, default=None, help="output directory (default: cdktf.out)")
     parser.add_argument("--environments", type=Path, default=None, help="environments directory")
+    parser.add_argument("--domains", type=Path, default=None, help="domains directory")
     args = parser.parse_args(argv)
-    if args.environments is not None and not args.environments.is_dir():
-        print(f"error: --environments: {args.environments} is not a directory", file=sys.stderr)
-        return 2
+    for option in ("environments", "domains"):
+        given = getattr(args, option)
+        if given is not None and not given.is_dir():
+            print(f"error: --{option}: {given} is not a directory", file=sys.stderr)
+            return 2
     started = time.perf_counter()
     outdir = (args.outdir or DEFAULT_OUTDIR).resolve()
     environments = (args.environments or environments_dir()).resolve()
     before = recorded_hash(outdir)
     try:
-        ensure_synth(outdir, environments, force=args.force)
+        ensure_synth(outdir, environments, domains=args.domains, force=args.force)
     except SynthError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
