@@ -23,11 +23,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from deployer.config import Environment
-from deployer.errors import ConfigError, Refused
 from deployer.gcs import Gcs
 from deployer.identity import Actor
 from deployer.state import iso, parse_iso, utc_now
+from platform_model.environment import Environment
+from platform_model.errors import ConfigError, Refused
 
 APPROVALS_PREFIX = "deployer/approvals/"
 REQUEST_ID_RE = re.compile(r"^ar-\d{8}t\d{6}z-[0-9a-f]{8}$")

@@ -11,7 +11,7 @@ import click
 import typer
 from rich.console import Console
 
-from deployer.errors import DeployerError
+from platform_model.errors import PlatformError
 
 try:
     from typer._click.exceptions import ClickException as _TyperClickException
@@ -72,13 +72,13 @@ def _register() -> None:
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
-    """Entry point: run the CLI and turn every DeployerError into one line and its exit code."""
+    """Entry point: run the CLI and turn every PlatformError into one line and its exit code."""
     _register()
     signal.signal(signal.SIGTERM, _terminate)
     try:
         # With standalone_mode=False click returns (not raises) the code of a `typer.Exit(code)`.
         code = app(args=argv, standalone_mode=False)
-    except DeployerError as exc:
+    except PlatformError as exc:
         err_console.print(f"error: {exc}", markup=False)
         sys.exit(exc.exit_code)
     except typer.Abort:

@@ -12,8 +12,8 @@ import os
 import re
 from typing import Any
 
-from deployer.config import Environment
-from deployer.errors import ConfigError
+from platform_model.environment import Environment
+from platform_model.errors import ConfigError
 
 ENDPOINT_ENV = "COMPOSER_API_ENDPOINT"
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from deployer import composer_api
-from deployer.config import ENVIRONMENTS_DIR, Environment, load_environment
-from deployer.errors import ConfigError
 from deployer.gcs import Gcs
+from platform_model.environment import ENVIRONMENTS_DIR, Environment, load_environment
+from platform_model.errors import ConfigError
 
 ENV_DIR_ENV = "DEPLOYER_ENV_DIR"
 ENV_ENV = "DEPLOYER_ENV"

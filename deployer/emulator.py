@@ -26,7 +26,7 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-from deployer.errors import ConfigError
+from platform_model.errors import ConfigError
 
 DEFAULT_STATE_FILE = Path(__file__).resolve().parent.parent / "build" / "emulator.json"
 

@@ -11,9 +11,7 @@ the first attempt may have succeeded with its response lost.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import os
 import re
 import socket
@@ -24,15 +22,10 @@ from urllib.parse import unquote, urlparse
 
 import requests
 
-from deployer.errors import ConfigError
+from platform_model.errors import ConfigError
 
 RETRY_DEADLINE_ENV = "DEPLOYER_GCS_RETRY_DEADLINE"
 DEFAULT_RETRY_DEADLINE = 60.0
-
-
-def md5_b64(data: bytes) -> str:
-    """The MD5 of `data` as GCS reports it (base64 of the digest); an integrity check, not security."""
-    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
 
 
 @dataclass

@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from deployer.config import Environment
-from deployer.errors import ConfigError
+from platform_model.environment import Environment
+from platform_model.errors import ConfigError
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+:-]{0,127}$")
 TOKENINFO_URL = "https://oauth2.googleapis.com/tokeninfo"

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from deployer import log
-from deployer.errors import ConfigError, Refused
 from deployer.gcs import Gcs
 from deployer.state import iso, parse_iso, utc_now
+from platform_model.errors import ConfigError, Refused
 
 LOCK_OBJECT = "deployer/lock"
 

@@ -15,6 +15,10 @@ A DAG object the release overwrites with other content is archived the same way,
 so nothing is lost even in a bucket without object versioning.
 Component paths are keyed by content, not by release id, and the runtime config names no release id:
 a release that only changes one DAG uploads that DAG, nothing else.
+
+The runtime config is `platform_model.runtime.render` of the release's domain declarations
+(`domains/*.yaml`, resolved for the environment: its overrides applied, the domains it switches off
+left out) and its `jobs/jobs.json`. The domain files are read, not uploaded: the DAGs read the config.
 """
 
 from __future__ import annotations
@@ -26,21 +30,18 @@ from typing import Any, Literal
 
 from deployer import policy_tags
 from deployer.context import Target
-from deployer.errors import ConfigError
-from deployer.gcs import ObjInfo, md5_b64
-from deployer.release import CONTRACT_FILE, JOBS_FILE
-from deployer.render import dbt_prefix, gx_prefix, jobs_prefix, render, to_bytes
-from deployer.runtime import RUNTIME_CONFIG_NAME, RuntimeConfig
+from deployer.gcs import ObjInfo
 from deployer.state import State, utc_now
 from deployer.store import PublishedRelease, ReleaseStore
+from platform_model.errors import ConfigError
+from platform_model.manifest import JOBS_FILE, dbt_prefix, domain_paths, gx_prefix, jobs_prefix, md5_b64
+from platform_model.runtime import RUNTIME_CONFIG_NAME, RuntimeConfig, release_domains, render, to_bytes
 
 Phase = Literal["artifacts", "data", "runtime-config", "dags"]
 PHASES: tuple[Phase, ...] = ("artifacts", "data", "runtime-config", "dags")
 RUNTIME_CONFIG_OBJECT = f"dags/{RUNTIME_CONFIG_NAME}"
 # Composer writes its own monitoring DAG into some environments' buckets: never ours to archive.
 UNMANAGED_DAG_OBJECTS = frozenset({"dags/airflow_monitoring.py"})
-# The release files `render` reads (fetched ahead, with the listings).
-RENDER_INPUTS = (CONTRACT_FILE, JOBS_FILE)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,9 @@ class Plan:
     runtime_config: RuntimeConfig
     runtime_config_bytes: bytes
     missing_buckets: list[str]
+    switched_off: list[str] = field(
+        default_factory=list, metadata={"doc": "domains of the release this environment does not deploy"}
+    )
 
     @property
     def is_noop(self) -> bool:
@@ -134,8 +138,18 @@ class Plan:
                 for a in self.archive
             ],
             "missing_buckets": self.missing_buckets,
+            "domains": domain_summary(self.runtime_config),
+            "switched_off_domains": self.switched_off,
             "runtime_config": json.loads(self.runtime_config_bytes),
         }
+
+
+def domain_summary(config: RuntimeConfig) -> dict[str, dict[str, Any]]:
+    """Per domain the runtime config deploys: its contract version, owner and DAG ids (input order)."""
+    return {
+        name: {"version": domain.version, "owner": domain.owner, "dags": list(domain.dags)}
+        for name, domain in config.domains.items()
+    }
 
 
 def _list(target: Target, bucket: str, prefix: str, missing: list[str]) -> dict[str, ObjInfo]:
@@ -188,21 +202,20 @@ def compute(target: Target, store: ReleaseStore, published: PublishedRelease, st
         (composer, gx_prefix(manifest)),
         (composer, "dags/"),
     ]
-    # Against GCS each request is a round trip: the listings and the release files the runtime config
-    # is rendered from go out together, while the policy tags resolve (errors surface in the same order).
-    with ThreadPoolExecutor(max_workers=len(scanned) + len(RENDER_INPUTS)) as pool:
+    # The release files the runtime config is rendered from: its jobs index and its domain declarations.
+    inputs = [p for p in (JOBS_FILE, *domain_paths(manifest)) if p in manifest.by_path()]
+    # Against GCS each request is a round trip: the listings and the render inputs go out together,
+    # while the policy tags resolve (errors surface in the same order).
+    with ThreadPoolExecutor(max_workers=len(scanned) + len(inputs)) as pool:
         pending = {key: pool.submit(_list, target, key[0], key[1], missing) for key in scanned}
-        read = {
-            p: pool.submit(store.read_file, published, p) for p in RENDER_INPUTS if p in manifest.by_path()
-        }
+        read = {p: pool.submit(store.read_file, published, p) for p in inputs}
+
+        def read_file(path: str) -> bytes:
+            return read[path].result() if path in read else store.read_file(published, path)
+
         tags = policy_tags.resolve(target.env, target.credentials)
-        config = render(
-            target.env,
-            manifest,
-            lambda path: read[path].result() if path in read else store.read_file(published, path),
-            artifacts_bucket=target.artifacts,
-            policy_tags=tags,
-        )
+        config = render(target.env, manifest, read_file, artifacts_bucket=target.artifacts, policy_tags=tags)
+        switched_off = [name for name in release_domains(manifest, read_file) if name not in config.domains]
         listings = {key: future.result() for key, future in pending.items()}
     missing[:] = dict.fromkeys(missing)  # two listings of one missing bucket report it twice
     config_bytes = to_bytes(config)
@@ -294,6 +307,7 @@ def compute(target: Target, store: ReleaseStore, published: PublishedRelease, st
         runtime_config=config,
         runtime_config_bytes=config_bytes,
         missing_buckets=missing,
+        switched_off=switched_off,
     )
 
 

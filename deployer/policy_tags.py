@@ -1,38 +1,20 @@
 """Policy-tag ids by display name, rendered into the runtime config as the dbt var `policy_tags`.
 
-On the local platform the ids are deterministic:
-`projects/<project>/locations/<bigquery location, lower case>/taxonomies/local/policyTags/<slug>`.
-On GCP they come from the Data Catalog API: the taxonomy with the environment's display name in the
-BigQuery location, then its policy tags. `DATACATALOG_API_ENDPOINT` (host:port) points the client at
-a plaintext gRPC server for tests (the installed client has no REST transport for this service).
+On the local platform the ids are deterministic (`Environment.local_policy_tag_ids`). On GCP they come
+from the Data Catalog API: the taxonomy with the environment's display name in the BigQuery location,
+then its policy tags. `DATACATALOG_API_ENDPOINT` (host:port) points the client at a plaintext gRPC
+server for tests (the installed client has no REST transport for this service).
 """
 
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
 
-from deployer.config import Environment
-from deployer.errors import ConfigError
+from platform_model.environment import Environment
+from platform_model.errors import ConfigError
 
 ENDPOINT_ENV = "DATACATALOG_API_ENDPOINT"
-
-
-def slug(display_name: str) -> str:
-    """`PII Email` -> `pii-email`."""
-    return re.sub(r"[^a-z0-9]+", "-", display_name.lower()).strip("-")
-
-
-def taxonomy_parent(env: Environment) -> str:
-    """Where the taxonomy lives: the BigQuery location (policy tags must share the datasets' location)."""
-    return f"projects/{env.project}/locations/{env.bigquery.location.lower()}"
-
-
-def local_ids(env: Environment) -> dict[str, str]:
-    """Deterministic ids for the local platform."""
-    base = f"{taxonomy_parent(env)}/taxonomies/local/policyTags"
-    return {name: f"{base}/{slug(name)}" for name in env.policy_tag_names()}
 
 
 def _client(credentials: Any) -> Any:
@@ -54,11 +36,11 @@ def _client(credentials: Any) -> Any:
 def resolve(env: Environment, credentials: Any = None) -> dict[str, str]:
     """Display name -> policy tag id for every tag of the environment's taxonomy."""
     if env.platform == "local" and not os.environ.get(ENDPOINT_ENV):
-        return local_ids(env)
+        return env.local_policy_tag_ids()
     from google.api_core import exceptions as gexc
 
     client = _client(credentials)
-    parent = taxonomy_parent(env)
+    parent = env.taxonomy_parent()
     wanted = env.bigquery.taxonomy.display_name
     try:
         taxonomy = next(

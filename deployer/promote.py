@@ -23,14 +23,13 @@ from typing import Any, Literal
 
 from deployer import approval, audit, lock, log, pause
 from deployer.context import Target
-from deployer.errors import ConfigError, Refused
-from deployer.gcs import md5_b64
 from deployer.identity import Actor
-from deployer.plan import PHASES, ArchiveMove, Plan, Upload, compute
-from deployer.release import COMPONENTS
-from deployer.state import Live, State, iso, read_state, utc_now, write_state
+from deployer.plan import PHASES, ArchiveMove, Plan, Upload, compute, domain_summary
+from deployer.state import Live, LiveDomain, State, iso, read_state, utc_now, write_state
 from deployer.store import PublishedRelease, ReleaseStore
 from deployer.transfer import run_all
+from platform_model.errors import ConfigError, Refused
+from platform_model.manifest import COMPONENTS, md5_b64
 
 REPORTS_PREFIX = "deployer/reports/"
 Kind = Literal["promote", "rollback"]
@@ -297,6 +296,10 @@ def promote(
                 approved_by=approved_by,
                 files=_files(published),
                 components=dict(published.manifest.components),
+                domains={
+                    name: LiveDomain(version=d["version"], dags=d["dags"])
+                    for name, d in domain_summary(plan.runtime_config).items()
+                },
                 report=report_name,
                 replaced=replaced,
                 leaving=(
@@ -340,6 +343,7 @@ def promote(
             "removed": removed,
             "bytes_uploaded": sum(u.size for u in plan.uploads),
             "files": _files(published),
+            "domains": domain_summary(plan.runtime_config),
             "buckets": {
                 "artifacts": plan.artifacts_bucket,
                 "composer": plan.composer_bucket,

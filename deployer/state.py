@@ -12,8 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from deployer.errors import ConfigError, Refused
 from deployer.gcs import Gcs
+from platform_model.errors import ConfigError, Refused
 
 STATE_OBJECT = "deployer/state.json"
 HISTORY_LIMIT = 100
@@ -34,6 +34,15 @@ def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
+class LiveDomain(BaseModel):
+    """A domain as the live release deploys it (from the runtime config the promotion rendered)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: str = Field(description="Contract version MAJOR.MINOR of the domain in that release.")
+    dags: list[str] = Field(default_factory=list, description="The domain's DAG ids.")
+
+
 class Live(BaseModel):
     """One release as it went live in the environment."""
 
@@ -51,6 +60,9 @@ class Live(BaseModel):
     approved_by: str | None = None
     files: dict[str, int] = Field(default_factory=dict, description="Files per component.")
     components: dict[str, str] = Field(default_factory=dict, description="Component content digests.")
+    domains: dict[str, LiveDomain] = Field(
+        default_factory=dict, description="The domains the release deploys here, in input order."
+    )
     report: str | None = Field(default=None, description="Object name of the promotion report.")
     replaced: str | None = Field(default=None, description="The release that was live before this one.")
     leaving: list[str] = Field(

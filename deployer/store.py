@@ -13,20 +13,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from deployer import log
-from deployer.errors import ConfigError, Refused
 from deployer.gcs import Gcs, ObjInfo
-from deployer.release import (
+from deployer.release import LocalRelease, find_local
+from deployer.transfer import run_all
+from platform_model.errors import ConfigError, Refused
+from platform_model.manifest import (
     MANIFEST_NAME,
     FileEntry,
-    LocalRelease,
     Manifest,
     check_release_id,
-    find_local,
     manifest_digest,
     parse_manifest,
     verify_bytes,
 )
-from deployer.transfer import run_all
 
 
 def manifest_object(release_id: str) -> str:

@@ -7,6 +7,9 @@
 `deployer_env` writes the `local` and `local-prod` environment files into a temp folder with bucket
 names unique to the test, so tests share the emulator without seeing each other's objects, and points
 the deployer at them (`DEPLOYER_ENV_DIR`) and at a temp releases folder (`DEPLOYER_RELEASES_DIR`).
+The files keep the committed shape (shared datasets `raw_local` ..., no Pub/Sub topics: those come
+from the domains); `write_local_envs(..., overrides)` sets dotted paths, e.g.
+`{"local": {"domains.revenue.enabled": False}}` switches a domain off in `local`.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ from typing import Any
 import pytest
 import yaml
 
-from deployer.config import ENVIRONMENTS_DIR
 from deployer.emulator import Emulator
+from platform_model.environment import ENVIRONMENTS_DIR
 
 LOCAL_ENVS = ("local", "local-prod")
 
@@ -102,7 +105,10 @@ class DeployerEnv:
 
 
 def write_local_envs(env_dir: Path, suffix: str, overrides: dict[str, dict[str, Any]] | None = None) -> None:
-    """Copy the committed local environment files into `env_dir` with bucket names ending in `suffix`."""
+    """Copy the committed local environment files into `env_dir` with bucket names ending in `suffix`.
+
+    `overrides`: environment name -> {dotted path: value}; a value of None removes the key, missing
+    mappings on the way are created (`domains.<domain>.enabled` in a file that has no `domains:`)."""
     env_dir.mkdir(parents=True, exist_ok=True)
     store = f"acme-releases-{suffix}"
     for name in LOCAL_ENVS:
@@ -117,7 +123,7 @@ def write_local_envs(env_dir: Path, suffix: str, overrides: dict[str, dict[str, 
             node = data
             keys = path.split(".")
             for key in keys[:-1]:
-                node = node[key]
+                node = node.setdefault(key, {})
             if value is None:
                 node.pop(keys[-1], None)
             else:

@@ -18,9 +18,9 @@ def request(
     """Request approval to promote RELEASE (its stored manifest digest) into ENV."""
     from deployer import approval, audit, identity
     from deployer.context import load_env, open_target
-    from deployer.errors import Refused
-    from deployer.release import check_release_id
     from deployer.store import ReleaseStore
+    from platform_model.errors import Refused
+    from platform_model.manifest import check_release_id
 
     check_release_id(release)
     environment = load_env(env)
@@ -75,8 +75,8 @@ def grant(
     """Grant an approval request (not your own) for ENV."""
     from deployer import approval, audit, identity
     from deployer.context import load_env, open_target
-    from deployer.errors import Refused
     from deployer.store import ReleaseStore
+    from platform_model.errors import Refused
 
     approval.check_request_id(request_id)
     environment = load_env(env)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from deployer.errors import ConfigError, Refused
+from platform_model.errors import ConfigError, Refused
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +23,8 @@ def release_files(release: Path | None) -> Path:
     manifest_path = release / "manifest.json"
     if not manifest_path.is_file():
         raise ConfigError(f"--release: {release} is not a release (no manifest.json, no dags/)")
-    from deployer.release import LocalRelease, parse_manifest
+    from deployer.release import LocalRelease
+    from platform_model.manifest import parse_manifest
 
     data = manifest_path.read_bytes()
     local = LocalRelease(release, parse_manifest(data, str(manifest_path)), data)

@@ -1,4 +1,4 @@
-"""`deployer validate` and `deployer schema`: the environment files and their JSON Schema."""
+"""`deployer validate` and `deployer schema`: the environment files, the domains and the JSON Schema."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from deployer.config import ENVIRONMENTS_DIR, environment_names, json_schema, load_environment
-from deployer.errors import ConfigError
+from platform_model.domain import DOMAINS_DIR, Domain, load_domains, resolve
+from platform_model.environment import ENVIRONMENTS_DIR, environment_names, json_schema, load_environment
+from platform_model.errors import ConfigError
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "environment.schema.json"
 
@@ -18,6 +19,19 @@ SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "environment.sch
 def schema_text() -> str:
     """The committed form of the JSON Schema (stable key order, trailing newline)."""
     return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def _load_domains(directory: Path, errors: list[str]) -> dict[str, Domain] | None:
+    """The domains of `directory`, or None (the problem appended to `errors`)."""
+    try:
+        domains = load_domains(directory)
+    except ConfigError as exc:
+        errors.append(str(exc))
+        return None
+    if not domains:
+        errors.append(f"{directory}: no domain files (*.yaml)")
+        return None
+    return domains
 
 
 def register(app: typer.Typer) -> None:
@@ -31,24 +45,42 @@ def register(app: typer.Typer) -> None:
         directory: Annotated[
             Path, typer.Option("--dir", help="Folder of environment files.")
         ] = ENVIRONMENTS_DIR,
+        domains_dir: Annotated[
+            Path, typer.Option("--domains-dir", help="Folder of domain files.")
+        ] = DOMAINS_DIR,
     ) -> None:
-        """Validate environment files: one line per bad file naming the field and the problem, exit 2."""
-        console = Console(highlight=False)
+        """Validate the environment files and the domains each deploys (the domain files, the environment's
+        overrides of them, their policy tags): one line per problem naming the file and the field, exit 2."""
+        console = Console(highlight=False, soft_wrap=True)
         names = envs or environment_names(directory)
         if not names:
             raise ConfigError(f"{directory}: no environment files (*.yaml)")
         errors: list[str] = []
+        domains = _load_domains(domains_dir, errors)
         for name in names:
             try:
                 env = load_environment(name, directory)
+                deployed = resolve(env, domains) if domains is not None else None
             except ConfigError as exc:
                 errors.append(str(exc))
                 continue
-            console.print(f"ok  {name}: {env.platform} project {env.project} in {env.region}", markup=False)
+            line = f"ok  {name}: {env.platform} project {env.project} in {env.region}"
+            if deployed is not None and domains is not None:
+                line += f"; domains: {', '.join(deployed) or 'none'}"
+                off = [d for d in domains if d not in deployed]
+                if off:
+                    line += f" (switched off: {', '.join(off)})"
+            console.print(line, markup=False)
         if errors:
             for line in errors[:-1]:
                 Console(stderr=True, highlight=False, soft_wrap=True).print(f"error: {line}", markup=False)
             raise ConfigError(errors[-1])
+        count = len(domains or {})
+        console.print(
+            f"validated {len(names)} environment file{'s' if len(names) != 1 else ''} "
+            f"and {count} domain{'s' if count != 1 else ''}",
+            markup=False,
+        )
 
     @app.command()
     def schema(

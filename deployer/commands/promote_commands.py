@@ -16,7 +16,7 @@ from deployer.commands._common import (
     emit_json,
     out,
 )
-from deployer.errors import ConfigError, Refused
+from platform_model.errors import ConfigError, Refused
 
 
 def _print_plan(data: dict[str, Any], show_config: bool = True) -> None:
@@ -26,6 +26,14 @@ def _print_plan(data: dict[str, Any], show_config: bool = True) -> None:
         f"Plan for {data['env']}: {data['release']} (live now: {current}, digest {data['digest']})",
         markup=False,
     )
+    for line in _domain_lines(data["domains"]):
+        console.print(line, markup=False)
+    if data["switched_off_domains"]:
+        console.print(
+            f"  not deployed here (switched off in the environment file): "
+            f"{', '.join(data['switched_off_domains'])}",
+            markup=False,
+        )
     for item in data["upload"]:
         console.print(f"  + {item['uri']}  [{item['phase']}, {item['size']} B]", markup=False)
     for item in data["change"]:
@@ -48,6 +56,15 @@ def _print_plan(data: dict[str, Any], show_config: bool = True) -> None:
 
         console.print("Runtime config (dags/runtime_config.json):", markup=False)
         console.print(json.dumps(data["runtime_config"], indent=2, sort_keys=True), markup=False)
+
+
+def _domain_lines(domains: dict[str, Any]) -> list[str]:
+    """`Domains (N):` and one line per domain: its contract version and DAG ids."""
+    lines = [f"Domains ({len(domains)}):"]
+    for name, domain in domains.items():
+        dags = ", ".join(domain["dags"]) or "no DAGs"
+        lines.append(f"  {name} {domain['version']}: {dags}")
+    return lines
 
 
 def _confirm(json_out: bool) -> Any:
@@ -96,8 +113,8 @@ def register(app: typer.Typer) -> None:
         Writes nothing."""
         from deployer import plan as planning
         from deployer.context import load_env, open_target
-        from deployer.release import check_release_id
         from deployer.store import ReleaseStore
+        from platform_model.manifest import check_release_id
 
         check_release_id(release)
         target = open_target(load_env(env))
@@ -123,7 +140,7 @@ def register(app: typer.Typer) -> None:
         from deployer import identity
         from deployer.context import load_env, open_target
         from deployer.promote import promote as run
-        from deployer.release import check_release_id
+        from platform_model.manifest import check_release_id
 
         check_release_id(release)
         environment = load_env(env)
@@ -157,7 +174,7 @@ def register(app: typer.Typer) -> None:
         from deployer import identity
         from deployer.context import load_env, open_target
         from deployer.promote import promote as run
-        from deployer.release import check_release_id
+        from platform_model.manifest import check_release_id
 
         if to is not None:
             check_release_id(to)
@@ -200,6 +217,7 @@ def register(app: typer.Typer) -> None:
             "approved_by": current.approved_by if current else None,
             "approval_id": current.approval_id if current else None,
             "files": current.files if current else {},
+            "domains": ({name: d.model_dump() for name, d in current.domains.items()} if current else {}),
             "previous_release": previous.release if previous else None,
             "history": [h.release for h in state.history],
             "last_promotion": _figures(report),
@@ -217,6 +235,8 @@ def register(app: typer.Typer) -> None:
             markup=False,
         )
         console.print("  files: " + ", ".join(f"{n} {c}" for c, n in current.files.items()), markup=False)
+        for line in _domain_lines(data["domains"]):
+            console.print(f"  {line}", markup=False)
         if current.approved_by:
             console.print(f"  approved by {current.approved_by} ({current.approval_id})", markup=False)
         if data["previous_release"]:

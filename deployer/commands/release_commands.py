@@ -33,9 +33,10 @@ def build(
         bool, typer.Option("--skip-checks", help="Do not run the cross-layer checks.")
     ] = False,
 ) -> None:
-    """Build a release: DAGs (loaded with Airflow's DagBag), Spark artifacts, dbt, GX, contracts, manifest."""
+    """Build a release: DAGs (loaded with Airflow's DagBag), Spark artifacts, dbt, GX, domains, manifest."""
     from deployer import log
-    from deployer.release import REPO_ROOT, build_release, default_releases_dir
+    from deployer.release import build_release, default_releases_dir
+    from platform_model import REPO_ROOT
 
     def progress(msg: str) -> None:
         log.event("release_build_step", step=msg)
@@ -76,8 +77,9 @@ def publish(
 ) -> None:
     """Upload a built release to the release store of ENV (files first, the manifest last and once)."""
     from deployer.context import load_env, open_target
-    from deployer.release import check_release_id, load_local
+    from deployer.release import load_local
     from deployer.store import ReleaseStore
+    from platform_model.manifest import check_release_id
 
     check_release_id(release)
     environment = load_env(env)

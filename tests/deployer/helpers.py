@@ -1,15 +1,19 @@
-"""Helpers for the deployer tests: small source trees, and the real CLI in-process or as a process."""
+"""Helpers for the deployer tests: small source trees (with the repository's domains), and the real CLI
+in-process or as a process."""
 
 from __future__ import annotations
 
 import io
 import json
+import shutil
 import subprocess
 import sys
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from platform_model.domain import DOMAINS_DIR, domain_files, load_domains
 
 DAG_TEMPLATE = '''"""Test DAG {name}."""
 
@@ -20,24 +24,21 @@ with DAG(dag_id="{name}", schedule=None, tags=["test"], default_args={{"owner": 
     EmptyOperator(task_id="{task}")
 '''
 
-CONTRACT = """domain: orders
-version: 1
-event:
-  topic: orders-events
-  raw_table: orders_events
-  columns:
-    - {name: event_id, type: STRING, mode: REQUIRED, description: Unique id.}
-    - {name: customer_email, type: STRING, mode: NULLABLE, pii: PII Email, description: E-mail.}
-"""
-
 
 def dag_source(name: str, task: str = "t") -> str:
     """A small DAG file that imports Airflow."""
     return DAG_TEMPLATE.format(name=name, task=task)
 
 
-def make_tree(root: Path, dags: dict[str, str], *, dbt_model: str = "select 1 as id\n") -> Path:
-    """A source tree like the repository: composer/dags, dbt (with build output to exclude), gx, contracts."""
+def make_tree(
+    root: Path,
+    dags: dict[str, str],
+    *,
+    dbt_model: str = "select 1 as id\n",
+    domains: dict[str, str] | None = None,
+) -> Path:
+    """A source tree like the repository: composer/dags, dbt (with build output to exclude), gx, and
+    domains/ (the repository's domain files, or `domains`: name -> YAML text)."""
     dag_dir = root / "composer" / "dags"
     dag_dir.mkdir(parents=True, exist_ok=True)
     for name, text in dags.items():
@@ -47,7 +48,7 @@ def make_tree(root: Path, dags: dict[str, str], *, dbt_model: str = "select 1 as
     (dag_dir / "__pycache__" / "junk.cpython-311.pyc").write_bytes(b"\0junk")
     dbt = root / "dbt"
     (dbt / "models").mkdir(parents=True, exist_ok=True)
-    (dbt / "dbt_project.yml").write_text("name: orders\nversion: '1.0'\nprofile: orders\n")
+    (dbt / "dbt_project.yml").write_text("name: platform\nversion: '1.0'\nprofile: platform\n")
     (dbt / "models" / "marts.sql").write_text(dbt_model)
     for excluded in ("target", "logs", "dbt_packages"):
         (dbt / excluded).mkdir(exist_ok=True)
@@ -55,29 +56,44 @@ def make_tree(root: Path, dags: dict[str, str], *, dbt_model: str = "select 1 as
     (dbt / ".user.yml").write_text("id: local-user\n")
     gx = root / "gx" / "expectations"
     gx.mkdir(parents=True, exist_ok=True)
-    (gx / "orders.json").write_text(json.dumps({"name": "orders", "expectations": []}))
-    (root / "contracts").mkdir(exist_ok=True)
-    (root / "contracts" / "orders.yaml").write_text(CONTRACT)
+    (gx / "suite.json").write_text(json.dumps({"name": "suite", "expectations": []}))
+    target = root / "domains"
+    target.mkdir(exist_ok=True)
+    if domains is None:
+        for path in domain_files(DOMAINS_DIR):
+            shutil.copyfile(path, target / path.name)
+    else:
+        for name, text in domains.items():
+            (target / f"{name}.yaml").write_text(text)
     return root
+
+
+def job_files() -> dict[str, dict[str, Any]]:
+    """The jobs.json entries of every Spark job the repository's domains declare (one package zip per
+    domain package, one jar per jar source), as the Spark build names them."""
+    jobs: dict[str, dict[str, Any]] = {}
+    for domain in load_domains().values():
+        for job, spec in domain.spark_jobs.items():
+            jobs[job] = {
+                "main": f"{job}.py",
+                "py_files": [f"{domain.job_package(job)}.zip"],
+                "jars": [f"{jar}.jar" for jar in spec.jars],
+                "connectors": list(spec.connectors),
+            }
+    return jobs
 
 
 def make_jobs(path: Path, version: str = "1") -> Path:
     """Already-built Spark artifacts (what `python -m dataproc_jobs.build` writes), for --jobs-dir."""
     path.mkdir(parents=True, exist_ok=True)
-    (path / "orders_job.py").write_text(f"# entry point v{version}\n")
-    (path / "orders.zip").write_bytes(b"PK\x05\x06" + version.encode() * 18)
-    (path / "pii-udf.jar").write_bytes(b"PK\x03\x04jar" + version.encode())
-    jobs = {
-        "jobs": {
-            "orders_daily": {
-                "main": "orders_job.py",
-                "py_files": ["orders.zip"],
-                "jars": ["pii-udf.jar"],
-                "connectors": ["spark-bigquery"],
-            }
-        }
-    }
-    (path / "jobs.json").write_text(json.dumps(jobs, indent=2))
+    jobs = job_files()
+    for job in jobs.values():
+        (path / job["main"]).write_text(f"# entry point v{version}\n")
+        for name in job["py_files"]:
+            (path / name).write_bytes(b"PK\x05\x06" + version.encode() * 18)
+        for name in job["jars"]:
+            (path / name).write_bytes(b"PK\x03\x04jar" + version.encode())
+    (path / "jobs.json").write_text(json.dumps({"jobs": jobs}, indent=2))
     return path
 
 

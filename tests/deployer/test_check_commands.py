@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from deployer.cli import main
-from deployer.release import COMPONENTS, GitInfo, Manifest, component_digest, file_entry, release_id_of
+from platform_model.manifest import COMPONENTS, GitInfo, Manifest, component_digest, file_entry, release_id_of
 
 FIXTURES = Path(__file__).resolve().parents[1] / "policies" / "fixtures" / "crosslayer"
 

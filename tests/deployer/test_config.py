@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from deployer.commands.env_commands import SCHEMA_PATH, schema_text
-from deployer.config import ENVIRONMENTS_DIR, load_all
+from platform_model.domain import DOMAINS_DIR, domain_files
+from platform_model.environment import ENVIRONMENTS_DIR, environment_names, load_all
 
 REQUIRED = {"dev", "staging", "prod", "local"}
 
@@ -43,6 +44,9 @@ def test_validate_cli_ok() -> None:
     assert proc.returncode == 0, proc.stderr
     for name in REQUIRED:
         assert f"ok  {name}:" in proc.stdout
+    envs, domains = len(environment_names()), len(domain_files(DOMAINS_DIR))
+    assert proc.stdout.strip().splitlines()[-1] == f"validated {envs} environment files and {domains} domains"
+    assert "; domains: customers, orders, revenue" in proc.stdout
 
 
 def _write(tmp_path: Path, name: str, mutate) -> Path:  # type: ignore[no-untyped-def]
@@ -90,9 +94,14 @@ BAD = [
     ("overlap", _set("network.composer_cidr", "10.10.4.0/24"), r"network: ranges .* overlap"),
     ("env label", _set("labels.env", "prod"), r"labels\.env is 'prod' but the environment is 'dev'"),
     (
-        "dangling dlq",
-        _set("pubsub.subscriptions.orders-events-raw.dead_letter_topic", "nope"),
-        r"unknown topic",
+        "topics come from the domains",
+        _set("pubsub", {"topics": {"orders-events": {}}}),
+        r"pubsub\.topics: Extra inputs are not permitted",
+    ),
+    (
+        "unknown override field",
+        _set("domains", {"orders": {"schedule": "@daily"}}),
+        r"domains\.orders\.schedule: Extra inputs are not permitted",
     ),
     ("dataproc image", _set("dataproc.image_version", "1.5-debian10"), r"unknown Dataproc image line"),
 ]
@@ -108,6 +117,87 @@ def test_bad_files_get_one_clear_line(tmp_path: Path, label: str, mutate, expect
     assert "Traceback" not in proc.stderr
     assert re.search(expected, lines[0]), lines[0]
     assert lines[0].startswith(f"error: {tmp_path / 'dev.yaml'}")
+
+
+# Overrides that parse but do not fit the domains: found when the domains are resolved for the file.
+BAD_OVERRIDES = [
+    (
+        "unknown domain",
+        {"payments": {"enabled": False}},
+        r"^error: environments/dev\.yaml: domains\.payments: no such domain in domains/ \(known: ",
+    ),
+    (
+        "unknown DAG",
+        {"orders": {"dags": {"hourly": {"retries": 1}}}},
+        r"^error: environments/dev\.yaml: domains\.orders\.dags\.hourly: domain 'orders' declares no",
+    ),
+    (
+        "input switched off",
+        {"orders": {"enabled": False}},
+        r"^error: environments/dev\.yaml: domains\.orders\.enabled: is false, but domain 'revenue' reads it",
+    ),
+    (
+        "bad cron",
+        {"customers": {"dags": {"daily": {"schedule": "sometimes"}}}},
+        r"^error: environments/dev\.yaml: domains\.customers\.dags\.daily: schedule: .*not a cron",
+    ),
+]
+
+
+@pytest.mark.parametrize(("label", "domains", "expected"), BAD_OVERRIDES, ids=[b[0] for b in BAD_OVERRIDES])
+def test_bad_domain_overrides_get_one_clear_line(
+    tmp_path: Path, label: str, domains: dict[str, object], expected: str
+) -> None:
+    _write(tmp_path, "dev", _set("domains", domains))
+    proc = run_validate("--dir", str(tmp_path))
+    assert proc.returncode == 2, proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert re.search(expected, lines[0]), lines[0]
+
+
+def test_an_override_switching_a_domain_off_validates(tmp_path: Path) -> None:
+    _write(tmp_path, "dev", _set("domains", {"revenue": {"enabled": False}}))
+    proc = run_validate("--dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "ok  dev: gcp project acme-data-dev in europe-west1; domains: customers, orders " in proc.stdout
+    assert "(switched off: revenue)" in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1] == "validated 1 environment file and 3 domains"
+
+
+def _copy_domains(tmp_path: Path) -> Path:
+    target = tmp_path / "domains"
+    target.mkdir()
+    for path in domain_files(DOMAINS_DIR):
+        (target / path.name).write_text(path.read_text())
+    return target
+
+
+def test_bad_domain_file_gets_one_clear_line(tmp_path: Path) -> None:
+    domains = _copy_domains(tmp_path)
+    orders = domains / "orders.yaml"
+    orders.write_text(orders.read_text().replace("topic: orders-events", "topic: Orders Events", 1))
+    proc = run_validate("--domains-dir", str(domains))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0].startswith(f"error: {orders}: event.topic: String should match pattern"), lines[0]
+
+
+def test_pii_tag_missing_from_a_taxonomy(tmp_path: Path) -> None:
+    def drop_address(d: dict) -> None:  # type: ignore[type-arg]
+        tags = d["bigquery"]["taxonomy"]["policy_tags"]
+        d["bigquery"]["taxonomy"]["policy_tags"] = [t for t in tags if t["display_name"] != "PII Address"]
+
+    _write(tmp_path, "dev", drop_address)
+    proc = run_validate("--dir", str(tmp_path))
+    assert proc.returncode == 2
+    line = proc.stderr.strip()
+    assert re.search(
+        r"^error: domains/\w+\.yaml: .*\.pii: policy tag 'PII Address' is not in the taxonomy "
+        r"of environments/dev\.yaml",
+        line,
+    ), line
 
 
 def test_unknown_environment_name() -> None:

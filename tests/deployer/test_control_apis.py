@@ -8,11 +8,11 @@ import uuid
 import pytest
 
 from deployer import composer_api, policy_tags
-from deployer.config import load_environment
-from deployer.testing.fake_gcp import FakeComposerApi, FakeDataCatalog
+from platform_model.environment import load_environment
 from tests.conftest import DeployerEnv, write_local_envs
 from tests.deployer.conftest import Releases
 from tests.deployer.helpers import cli, one_line_error
+from tests.doubles.fake_gcp import FakeComposerApi, FakeDataCatalog
 
 TAGS = ["PII Email", "PII Name", "PII Address"]
 
@@ -47,9 +47,10 @@ def test_policy_tags_from_data_catalog(monkeypatch: pytest.MonkeyPatch) -> None:
             policy_tags.resolve(env)
 
 
-def test_local_policy_tag_ids_are_deterministic() -> None:
+def test_local_policy_tag_ids_are_deterministic(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATACATALOG_API_ENDPOINT", raising=False)
     env = load_environment("local")
-    assert policy_tags.local_ids(env)["PII Email"] == (
+    assert policy_tags.resolve(env)["PII Email"] == (
         "projects/acme-data-local/locations/eu/taxonomies/local/policyTags/pii-email"
     )
 
@@ -64,9 +65,7 @@ def test_promote_resolves_bucket_and_tags_through_the_apis(
     bucket = f"t-{suffix}-from-api"
     with (
         FakeComposerApi({composer_api.environment_resource(env): bucket}) as api,
-        FakeDataCatalog(
-            {policy_tags.taxonomy_parent(env): {env.bigquery.taxonomy.display_name: TAGS}}
-        ) as catalog,
+        FakeDataCatalog({env.taxonomy_parent(): {env.bigquery.taxonomy.display_name: TAGS}}) as catalog,
     ):
         monkeypatch.setenv("COMPOSER_API_ENDPOINT", api.url)
         monkeypatch.setenv("DATACATALOG_API_ENDPOINT", catalog.endpoint)

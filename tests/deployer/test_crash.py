@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from deployer.release import parse_manifest
+from platform_model.manifest import parse_manifest
 from tests.conftest import DeployerEnv
 from tests.deployer.conftest import Releases
 from tests.deployer.helpers import cli, run

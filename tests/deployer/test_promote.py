@@ -7,11 +7,15 @@ import shutil
 
 import pytest
 
-from deployer.config import ENVIRONMENTS_DIR
-from deployer.release import parse_manifest
-from tests.conftest import DeployerEnv
+from platform_model.domain import load_domains
+from platform_model.environment import ENVIRONMENTS_DIR
+from platform_model.manifest import parse_manifest
+from tests.conftest import DeployerEnv, write_local_envs
 from tests.deployer.conftest import Releases
-from tests.deployer.helpers import cli, one_line_error, run
+from tests.deployer.helpers import cli, job_files, one_line_error, run
+
+# The three sample domains, as the release fixtures carry them (domains/ copied from the repository).
+SAMPLE_DOMAINS = {"orders", "customers", "revenue"}
 
 
 def publish(*ids: str, env: str = "local") -> None:
@@ -55,7 +59,8 @@ def test_plan_writes_nothing(env_with_releases: DeployerEnv, releases: Releases)
         and plan["counters"]["copies"] == 0
     )
     files = parse_manifest((releases.dir / releases.a / "manifest.json").read_bytes(), "a").files
-    assert plan["summary"]["upload"] == len([f for f in files if not f.path.startswith("contracts/")]) + 1
+    # Every file but the domain declarations (read to render the runtime config), plus that config.
+    assert plan["summary"]["upload"] == len([f for f in files if not f.path.startswith("domains/")]) + 1
     assert plan["summary"]["archive"] == 0 and plan["current_release"] is None
     manifest_a = parse_manifest((releases.dir / releases.a / "manifest.json").read_bytes(), releases.a)
     assert "release_id" not in plan["runtime_config"]
@@ -65,6 +70,89 @@ def test_plan_writes_nothing(env_with_releases: DeployerEnv, releases: Releases)
     text = cli("plan", "--env", "local", "--release", releases.a)
     assert "Plan: " in text.out and "dags/runtime_config.json" in text.out
     assert env_with_releases.snapshot(*buckets.values()) == before
+
+
+def test_plan_lists_the_domains_it_deploys(env_with_releases: DeployerEnv, releases: Releases) -> None:
+    publish(releases.a)
+    result = cli("plan", "--env", "local", "--release", releases.a, "--json")
+    assert result.code == 0, result.err
+    plan = result.json()
+    declared = load_domains()
+    assert set(declared) >= SAMPLE_DOMAINS
+    assert set(plan["domains"]) == set(declared) and plan["switched_off_domains"] == []
+    for name, domain in declared.items():
+        assert plan["domains"][name] == {
+            "version": domain.version,
+            "owner": domain.owner,
+            "dags": domain.dag_ids(),
+        }
+    # Inputs come first: the cross-domain mart after the domains it reads.
+    order = list(plan["domains"])
+    assert order.index("revenue") > max(order.index("orders"), order.index("customers"))
+    text = cli("plan", "--env", "local", "--release", releases.a).out
+    assert f"Domains ({len(declared)}):" in text
+    assert "  revenue 1.0: revenue_daily" in text
+    assert "  orders 1.0: orders_daily, orders_freshness" in text
+
+
+def test_runtime_config_has_one_entry_per_enabled_domain(
+    env_with_releases: DeployerEnv, releases: Releases
+) -> None:
+    publish(releases.a)
+    every = cli("plan", "--env", "local", "--release", releases.a, "--json").json()["runtime_config"]
+    assert set(every["domains"]) == SAMPLE_DOMAINS
+    orders, revenue = every["domains"]["orders"], every["domains"]["revenue"]
+    assert orders["pubsub_topic"] == "orders-events" and orders["pubsub_subscription"] == "orders-events-raw"
+    assert orders["raw_table"] == "orders_events" and set(orders["dags"]) == {
+        "orders_daily",
+        "orders_freshness",
+    }
+    assert revenue["pubsub_topic"] is None and revenue["inputs"] == ["orders", "customers"]
+    assert revenue["input_assets"] == [every["domains"][d]["asset"] for d in ("orders", "customers")]
+    # Every Spark job a domain runs is in spark.jobs, and nothing else.
+    assert set(every["spark"]["jobs"]) == {j for d in every["domains"].values() for j in d["spark_jobs"]}
+
+    # local switches revenue off and retimes orders' daily DAG; local-prod is not touched.
+    write_local_envs(
+        env_with_releases.env_dir,
+        env_with_releases.suffix,
+        {"local": {"domains.revenue.enabled": False, "domains.orders.dags.daily.retries": 5}},
+    )
+    plan = cli("plan", "--env", "local", "--release", releases.a, "--json").json()
+    assert set(plan["runtime_config"]["domains"]) == SAMPLE_DOMAINS - {"revenue"}
+    assert set(plan["domains"]) == SAMPLE_DOMAINS - {"revenue"}
+    assert plan["switched_off_domains"] == ["revenue"]
+    assert plan["runtime_config"]["domains"]["orders"]["dags"]["orders_daily"]["retries"] == 5
+    assert (
+        "not deployed here (switched off in the environment file): revenue"
+        in cli("plan", "--env", "local", "--release", releases.a).out
+    )
+    other = cli("plan", "--env", "local-prod", "--release", releases.a, "--json").json()
+    assert set(other["runtime_config"]["domains"]) == SAMPLE_DOMAINS
+
+    promote(releases.a)
+    status = cli("status", "--env", "local", "--json").json()
+    assert set(status["domains"]) == SAMPLE_DOMAINS - {"revenue"}
+
+
+def test_bad_domain_override_refused_at_plan(env_with_releases: DeployerEnv, releases: Releases) -> None:
+    publish(releases.a)
+    buckets = env_with_releases.buckets("local")
+    write_local_envs(
+        env_with_releases.env_dir, env_with_releases.suffix, {"local": {"domains.customers.enabled": False}}
+    )
+    line = one_line_error(cli("plan", "--env", "local", "--release", releases.a))
+    assert line.startswith("error: environments/local.yaml: domains.customers.enabled: is false")
+    assert "'revenue' reads it" in line
+    write_local_envs(
+        env_with_releases.env_dir, env_with_releases.suffix, {"local": {"domains.payments.enabled": False}}
+    )
+    before = env_with_releases.snapshot(*buckets.values())
+    line = one_line_error(cli("promote", "--env", "local", "--release", releases.a, "--yes"))
+    assert "environments/local.yaml: domains.payments: no such domain" in line
+    assert {k: v for k, v in env_with_releases.snapshot(*buckets.values()).items() if "/dags/" in k} == {
+        k: v for k, v in before.items() if "/dags/" in k
+    }
 
 
 def test_promote_repromote_archive_rollback(env_with_releases: DeployerEnv, releases: Releases) -> None:
@@ -89,7 +177,10 @@ def test_promote_repromote_archive_rollback(env_with_releases: DeployerEnv, rele
     assert config["dbt"]["vars"]["policy_tags"]["PII Email"].endswith(
         "/taxonomies/local/policyTags/pii-email"
     )
-    assert config["spark"]["jobs"]["orders_daily"]["jar_file_uris"][-1].startswith("gs://spark-lib/")
+    for name, job in job_files().items():
+        if job["connectors"]:  # connector jars by URI from the environment file, after the release's jars
+            assert config["spark"]["jobs"][name]["jar_file_uris"][-1].startswith("gs://spark-lib/")
+    assert set(config["domains"]) == SAMPLE_DOMAINS
 
     # A completed promotion run again uploads nothing.
     before = env_with_releases.snapshot(buckets["composer"])
@@ -122,7 +213,16 @@ def test_promote_repromote_archive_rollback(env_with_releases: DeployerEnv, rele
     assert data["release"] == releases.b and data["previous_release"] == releases.a
     assert data["promoted_by"] and data["authenticated"] is False
     assert data["last_promotion"]["uploaded"] == 2 and data["last_promotion"]["archived"] == 2
-    assert data["files"]["dags"] == 5
+    assert data["files"]["dags"] == 5 and data["files"]["domains"] == len(load_domains())
+    # Per domain: its DAG ids and contract version, from the live release.
+    assert data["domains"] == {
+        name: {"version": d.version, "dags": d.dag_ids()} for name, d in load_domains().items()
+    }
+    text = cli("status", "--env", "local").out
+    assert (
+        f"Domains ({len(load_domains())}):" in text
+        and "customers 1.0: customers_daily, customers_freshness" in text
+    )
 
     assert cli("drift", "--env", "local").code == 0
 
@@ -152,9 +252,10 @@ def test_component_paths_are_content_addressed(env_with_releases: DeployerEnv, r
     config = assert_runtime_references_exist(env_with_releases)
     manifest_c = parse_manifest((releases.dir / releases.c / "manifest.json").read_bytes(), releases.c)
     assert config["components"]["jobs"] == manifest_c.components["jobs"]
-    assert config["spark"]["jobs"]["orders_daily"]["main_python_file_uri"].endswith(
-        f"/jobs/{manifest_c.components['jobs']}/orders_job.py"
-    )
+    for name, job in job_files().items():
+        assert config["spark"]["jobs"][name]["main_python_file_uri"].endswith(
+            f"/jobs/{manifest_c.components['jobs']}/{job['main']}"
+        )
 
 
 def test_drift_reports_added_changed_missing(env_with_releases: DeployerEnv, releases: Releases) -> None:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
-from deployer.release import REPO_ROOT, component_digest, parse_manifest, release_id_of
+from platform_model import REPO_ROOT
+from platform_model.domain import DOMAINS_DIR, domain_files
+from platform_model.manifest import component_digest, parse_manifest, release_id_of
 from tests.deployer.conftest import Releases
-from tests.deployer.helpers import cli, dag_source, make_jobs, make_tree, one_line_error
+from tests.deployer.helpers import cli, dag_source, job_files, make_jobs, make_tree, one_line_error
 
 
 def build(root: Path, out: Path, jobs: Path | None, *extra: str):  # type: ignore[no-untyped-def]
@@ -27,9 +30,14 @@ def test_layout_manifest_and_exclusions(releases: Releases) -> None:
     manifest = json.loads((path / "manifest.json").read_text())
     paths = {f["path"] for f in manifest["files"]}
     assert {"dags/a.py", "dags/b.py", "dags/c.py", "dags/lib/helpers.py", "dags/.airflowignore"} <= paths
-    assert {"jobs/jobs.json", "jobs/orders_job.py", "jobs/orders.zip", "jobs/pii-udf.jar"} <= paths
-    assert {"dbt/dbt_project.yml", "dbt/models/marts.sql", "gx/expectations/orders.json"} <= paths
-    assert "contracts/orders.yaml" in paths
+    built = {f"jobs/{name}" for job in job_files().values() for name in [job["main"], *job["py_files"]]}
+    assert built and {"jobs/jobs.json", *built} <= paths
+    assert {"dbt/dbt_project.yml", "dbt/models/marts.sql", "gx/expectations/suite.json"} <= paths
+    # Every domain declaration of the tree, and nothing else, under domains/ (no contracts/ any more).
+    domains = {f"domains/{p.name}" for p in domain_files(DOMAINS_DIR)}
+    assert len(domains) >= 3 and {p for p in paths if p.startswith("domains/")} == domains
+    assert not any(p.startswith("contracts/") for p in paths)
+    assert set(manifest["components"]) == {"dags", "jobs", "dbt", "gx", "domains"}
     # build output and caches never enter a release
     assert not any(
         part in {"target", "logs", "dbt_packages", "__pycache__", ".user.yml"}
@@ -75,7 +83,7 @@ def test_broken_dag_refused_naming_the_file(tmp_path: Path) -> None:
             "broken.py": dag_source("dag_broken") + "\nimport no_such_module_xyz\n",
         },
     )
-    result = build(root, tmp_path / "out", None)
+    result = build(root, tmp_path / "out", make_jobs(tmp_path / "jobs"))
     line = one_line_error(result)
     assert "composer/dags/broken.py" in line
     assert "no_such_module_xyz" in line
@@ -84,7 +92,7 @@ def test_broken_dag_refused_naming_the_file(tmp_path: Path) -> None:
 
 def test_syntax_error_refused(tmp_path: Path) -> None:
     root = make_tree(tmp_path / "src", {"bad.py": "from airflow.sdk import DAG\ndef (:\n"})
-    line = one_line_error(build(root, tmp_path / "out", None))
+    line = one_line_error(build(root, tmp_path / "out", make_jobs(tmp_path / "jobs")))
     assert "composer/dags/bad.py" in line and "SyntaxError" in line
 
 
@@ -101,7 +109,7 @@ def test_symlink_out_of_the_tree_refused(tmp_path: Path) -> None:
     (tmp_path / "secret.txt").write_text("key\n")
     os.symlink(tmp_path / "secret.txt", root / "composer" / "dags" / "escape.py")
     # A symlink to another file of the tree is fine.
-    os.symlink(root / "contracts" / "orders.yaml", root / "composer" / "dags" / "contract.yaml")
+    os.symlink(root / "dbt" / "dbt_project.yml", root / "composer" / "dags" / "project.yml")
     line = one_line_error(build(root, tmp_path / "out", None))
     assert "escape.py" in line and "symlink out of the source tree" in line
     (root / "composer" / "dags" / "escape.py").unlink()
@@ -113,10 +121,35 @@ def test_jobs_json_must_name_files_of_the_release(tmp_path: Path, ref: str) -> N
     root = make_tree(tmp_path / "src", {"a.py": dag_source("dag_a")})
     jobs = make_jobs(tmp_path / "jobs")
     spec = json.loads((jobs / "jobs.json").read_text())
-    spec["jobs"]["orders_daily"]["py_files"] = [ref]
+    spec["jobs"][sorted(spec["jobs"])[0]]["py_files"] = [ref]
     (jobs / "jobs.json").write_text(json.dumps(spec))
     line = one_line_error(build(root, tmp_path / "out", jobs))
     assert "jobs" in line
+
+
+def test_domain_files_are_checked(tmp_path: Path) -> None:
+    """A bad domain file, a domain whose Spark job the release does not build, or no domain at all:
+    one line naming the file and the field, nothing built."""
+    good = {p.stem: p.read_text() for p in domain_files(DOMAINS_DIR)}
+    bad = dict(good)
+    name = sorted(bad)[0]
+    bad[name] = re.sub(r"(?m)^owner: .*$", "owner: Not A Label", bad[name], count=1)
+    root = make_tree(tmp_path / "src-bad", {"a.py": dag_source("dag_a")}, domains=bad)
+    line = one_line_error(build(root, tmp_path / "out", make_jobs(tmp_path / "jobs")))
+    assert f"domains/{name}.yaml: owner:" in line
+
+    jobs = make_jobs(tmp_path / "jobs-short")
+    spec = json.loads((jobs / "jobs.json").read_text())
+    dropped = sorted(spec["jobs"])[0]
+    del spec["jobs"][dropped]
+    (jobs / "jobs.json").write_text(json.dumps(spec))
+    root = make_tree(tmp_path / "src-ok", {"a.py": dag_source("dag_a")})
+    line = one_line_error(build(root, tmp_path / "out", jobs))
+    assert f"spark_jobs.{dropped}: the release does not build this job" in line
+
+    root = make_tree(tmp_path / "src-none", {"a.py": dag_source("dag_a")}, domains={})
+    assert "no domain files" in one_line_error(build(root, tmp_path / "out", make_jobs(tmp_path / "j")))
+    assert not any((tmp_path / "out").glob("r-*"))
 
 
 def test_bad_arguments(tmp_path: Path) -> None:
@@ -139,6 +172,7 @@ def test_builds_the_real_repository(tmp_path: Path) -> None:
     assert result.code == 0, result.err
     summary = result.json()
     assert summary["components"]["dags"] > 0 and summary["components"]["jobs"] > 0
+    assert summary["components"]["domains"] == len(domain_files(DOMAINS_DIR))
     manifest = parse_manifest((Path(summary["path"]) / "manifest.json").read_bytes(), "real build")
     assert "jobs/jobs.json" in manifest.by_path()
     # Built again, the Spark artifacts are byte-identical (other files of the shared tree may change).

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from deployer.config import load_all
+from platform_model.environment import load_all
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -449,16 +449,25 @@ def test_rules_catch_a_bad_workflow() -> None:
 
 
 def test_promotion_runs_when_anything_a_release_holds_changes() -> None:
-    """Every source folder of a release component (deployer/release.py) is in promote.yml's paths."""
-    from deployer.release import COMPONENTS
+    """Every source folder of a release component (platform_model.manifest) is in promote.yml's paths,
+    and so are what renders the runtime config: the environment files, the core model, the deployer."""
+    from platform_model.manifest import COMPONENTS
 
     sources = {
         "dags": "composer",
         "jobs": "dataproc_jobs",
         "dbt": "dbt",
         "gx": "gx",
-        "contracts": "contracts",
+        "domains": "domains",
     }
     assert set(COMPONENTS) == set(sources)
     paths = set(workflow("promote.yml")["on"]["push"]["paths"])
-    assert {f"{folder}/**" for folder in sources.values()} | {"environments/**", "deployer/**"} <= paths
+    renderers = {"environments/**", "platform_model/**", "deployer/**"}
+    assert {f"{folder}/**" for folder in sources.values()} | renderers <= paths
+
+
+def test_infra_runs_when_what_the_stacks_read_changes() -> None:
+    """The stacks read the environment files and the domains through the core model."""
+    paths = set(workflow("infra.yml")["on"]["push"]["paths"])
+    assert {"infra/**", "environments/**", "domains/**", "platform_model/**"} <= paths
+    assert not any(p.startswith("deployer/") for p in paths), "infra does not read the deployer"

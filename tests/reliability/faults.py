@@ -1,4 +1,4 @@
-"""Faults from the store: the deployer talks to the emulator through `deployer.testing.faultproxy`.
+"""Faults from the store: the deployer talks to the emulator through `tests.doubles.faultproxy`.
 
 Passing faults (a burst of 503s, 429s mid-promotion, a failure rate, dropped connections, lost responses
 whose writes did happen) must be survived by the storage library's retries: the promotion exits 0 and
@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from deployer.testing.faultproxy import FaultProxy
+from tests.doubles.faultproxy import FaultProxy
 from tests.reliability.harness import Section, World
 
 ENV = "local"

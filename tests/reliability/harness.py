@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deployer.release import Manifest, build_release, parse_manifest
+from deployer.release import build_release
+from platform_model.manifest import Manifest, parse_manifest
 from tests.conftest import write_local_envs
 from tests.deployer.helpers import make_jobs, make_tree
 

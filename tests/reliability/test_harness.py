@@ -8,7 +8,7 @@ from pathlib import Path
 import requests
 
 from deployer.emulator import Emulator
-from deployer.testing.faultproxy import FaultProxy
+from tests.doubles.faultproxy import FaultProxy
 from tests.reliability.harness import World
 
 

@@ -66,7 +66,7 @@ class _Server(ThreadingHTTPServer):
         self.fault: Fault | None = None
         self.seen = 0
         self.fired = 0
-        self.rng = random.Random()  # noqa: S311 (fault injection, not security)
+        self.rng = random.Random()
         self.figures = Figures()
 
     def decide(self) -> Fault | None:

@@ -1,1 +1,0 @@
-"""Test doubles that live at the transport boundary (local servers), never inside the deployer."""

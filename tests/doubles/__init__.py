@@ -1,0 +1,1 @@
+"""Test doubles that live at the transport boundary (local servers), never inside the product code."""
