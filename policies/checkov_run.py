@@ -29,13 +29,14 @@ from typing import Any, Literal
 
 import yaml
 
-from deployer.errors import ConfigError, DeployerError
+from infra.synth import SynthError, ensure_synth
+from platform_model.environment import ENVIRONMENTS_DIR, environment_names, load_environment
+from platform_model.errors import ConfigError, PlatformError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 POLICY_DIR = REPO_ROOT / "policies" / "checkov"
 SKIPS_FILE = REPO_ROOT / "policies" / "skips.yaml"
 STACKS_DIR = REPO_ROOT / "cdktf.out" / "stacks"
-ENVIRONMENTS_DIR = REPO_ROOT / "environments"
 CHECKOV = REPO_ROOT / "tools" / "lint" / ".venv" / "bin" / "checkov"
 FRAMEWORK = "terraform_json"
 STACK_FILE = "cdk.tf.json"
@@ -296,7 +297,7 @@ def run_checkov(
     problems = _log_problems(proc.stderr)
     if proc.returncode not in (0, 1):
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise DeployerError(f"checkov exited {proc.returncode}: {tail}")
+        raise PlatformError(f"checkov exited {proc.returncode}: {tail}")
     output = proc.stdout.strip()
     reports: list[dict[str, Any]]
     if not output:
@@ -306,7 +307,7 @@ def run_checkov(
             parsed = json.loads(output)
         except ValueError:
             tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            raise DeployerError(f"checkov printed no JSON report: {tail}") from None
+            raise PlatformError(f"checkov printed no JSON report: {tail}") from None
         reports = parsed if isinstance(parsed, list) else [parsed]
 
     if proc.returncode == 0 and not reports:
@@ -422,8 +423,6 @@ def find_stacks(stacks_dir: Path = STACKS_DIR, names: Sequence[str] = ()) -> dic
 
 def cmek_stacks(environments_dir: Path = ENVIRONMENTS_DIR) -> set[str]:
     """Stacks whose environment file enables CMEK (they may not skip an encryption-key check)."""
-    from deployer.config import environment_names, load_environment
-
     return {
         n for n in environment_names(environments_dir) if load_environment(n, environments_dir).cmek.enabled
     }
@@ -465,12 +464,10 @@ def check_stacks(
 
 def _ensure_synth() -> Path:
     """The stacks folder of the current inputs (synthesized only when an input changed)."""
-    from infra.synth import SynthError, ensure_synth
-
     try:
         return ensure_synth() / "stacks"
     except SynthError as exc:
-        error = DeployerError(f"synth failed: {exc}")
+        error = PlatformError(f"synth failed: {exc}")
         error.exit_code = exc.exit_code
         raise error from None
 
@@ -492,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
         stack_files = find_stacks(stacks_dir, args.stacks)
         known = [p.parent.name for p in stacks_dir.glob(f"*/{STACK_FILE}")]
         report = check_stacks(stack_files, load_skips(args.skips, known_stacks=known), skips_file=args.skips)
-    except DeployerError as exc:
+    except PlatformError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     for stack in report.stacks:

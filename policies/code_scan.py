@@ -9,8 +9,8 @@
   (`tools/lint/.venv/bin/detect-secrets audit .secrets.baseline`) or with an inline
   `# pragma: allowlist secret`; `--update-baseline` rewrites the baseline from the current tree
   (review its diff: every new entry is a claim that it is not a secret).
-- bandit scans deployer, infra, policies, dataproc_jobs and composer, reporting medium and high
-  severity. Fix the code, or justify a false positive on its line with `# nosec <id>` and the reason.
+- bandit scans platform_model, deployer, infra, policies, dataproc_jobs and composer, reporting medium
+  and high severity. Fix the code, or justify a false positive on its line with `# nosec <id>` and the reason.
 
 One line per finding (file:line, rule, what), exit 1 when there is any.
 """
@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deployer.errors import ConfigError, DeployerError
+from platform_model.errors import ConfigError, PlatformError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LINT_BIN = REPO_ROOT / "tools" / "lint" / ".venv" / "bin"
 BASELINE = REPO_ROOT / ".secrets.baseline"
-BANDIT_TARGETS = ("deployer", "infra", "policies", "dataproc_jobs", "composer")
+BANDIT_TARGETS = ("platform_model", "deployer", "infra", "policies", "dataproc_jobs", "composer")
 # Lock files list package hashes (high-entropy by nature) and the baseline lists secret hashes.
 EXCLUDE_FILES = r"^(uv\.lock|tools/lint/uv\.lock|package-lock\.json|\.secrets\.baseline)$"
 
@@ -87,7 +87,7 @@ def _detect_secrets_scan(root: Path, baseline: Path | None) -> dict[str, Any]:
         proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            raise DeployerError(f"detect-secrets failed (exit {proc.returncode}): {tail}")
+            raise PlatformError(f"detect-secrets failed (exit {proc.returncode}): {tail}")
         text = work.read_text(encoding="utf-8") if baseline is not None else proc.stdout
         data: dict[str, Any] = json.loads(text)
         return data
@@ -160,7 +160,7 @@ def check_bandit(root: Path = REPO_ROOT, targets: tuple[str, ...] = BANDIT_TARGE
         report = json.loads(proc.stdout)
     except ValueError:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise DeployerError(f"bandit failed (exit {proc.returncode}): {tail}") from None
+        raise PlatformError(f"bandit failed (exit {proc.returncode}): {tail}") from None
     issues = [
         Issue(
             "bandit",
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         secrets = check_secrets()
         bandit = check_bandit()
-    except DeployerError as exc:
+    except PlatformError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     for issue in [*secrets, *bandit]:

@@ -21,7 +21,7 @@ from typing import Any
 from checkov.common.models.enums import CheckResult
 from checkov.terraform.checks.resource.base_resource_check import BaseResourceCheck
 
-# `${google_pubsub_topic.orders.id}` or `${data.google_iam_policy.x.policy_data}`.
+# `${google_pubsub_topic.events.id}` or `${data.google_iam_policy.x.policy_data}`.
 REFERENCE = re.compile(r"\$\{\s*(data\.)?([a-z][a-z0-9_-]*)\.([A-Za-z0-9_-]+)")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from deployer.errors import ConfigError
+from platform_model.errors import ConfigError
 from policies import checkov_run
 from policies.checkov_run import Result, Skip, apply_skips, load_skips, run_checkov
 from tests.policies.conftest import CHECKOV_FIXTURES

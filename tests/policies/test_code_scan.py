@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from deployer.errors import ConfigError
+from platform_model.errors import ConfigError
 from policies import code_scan
 
 # Built at run time so that this file itself holds no secret-shaped literal.
