@@ -1,1 +1,1 @@
-"""The orders domain's data contracts (`contracts/orders.yaml`) and the tools generated from them."""
+"""What is generated from the domains' data contracts (`domains/<d>.yaml`, read by platform_model.domain)."""

@@ -3,9 +3,9 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy=orders_incremental_strategy(),
+        incremental_strategy=day_incremental_strategy(),
         unique_key='revenue_date',
-        partition_by=orders_partition_by('revenue_date'),
+        partition_by=day_partition_by('revenue_date'),
         on_schema_change='fail'
     )
 }}
@@ -14,7 +14,7 @@ with orders as (
 
     select * from {{ ref('stg_orders') }}
     {% if is_incremental() %}
-        where event_date between {{ orders_window_start() }} and {{ orders_run_date() }}
+        where event_date between {{ run_window_start() }} and {{ run_date() }}
     {% endif %}
 
 ),
