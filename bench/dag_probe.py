@@ -8,11 +8,11 @@ long-lived manager ([dag_processor] parsing_pre_import_modules, on by default), 
 in a forked child. So does this probe: pre-import, then per repetition fork a child that runs
 `DagBag.process_file` on the file and reports the seconds it took (where `fork` is missing, the file is
 parsed again in this process, which is optimistic: its own imports are cached after the first parse).
+The DagBag class and the pre-import are `composer.dag_check`'s, the repo's one DagBag loader.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import sys
@@ -20,27 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-
-def _dagbag_class() -> Any:
-    try:  # Airflow >= 3.2
-        from airflow.dag_processing.dagbag import DagBag  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # Airflow 3.1 (what Composer 3 runs)
-        from airflow.models.dagbag import DagBag
-    return DagBag
-
-
-def pre_import(files: list[Path]) -> float:
-    """Import the `airflow.*` modules the files import at top level, as the DAG processor does."""
-    from airflow.utils.file import iter_airflow_imports
-
-    started = time.perf_counter()
-    for file in files:
-        for module in iter_airflow_imports(str(file)):
-            try:
-                importlib.import_module(module)
-            except Exception as exc:  # the DAG processor only logs these; the parse shows the real error
-                print(f"pre-import of {module} failed: {exc}", file=sys.stderr)
-    return time.perf_counter() - started
+from composer.dag_check import dagbag_class, pre_import
 
 
 def parse_once(bag: Any, file: Path) -> dict[str, Any]:
@@ -86,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     # The DAG folder is on sys.path, as Airflow's bundle loader and Composer put it.
     sys.path.insert(0, str(folder))
     seconds = pre_import(files)
-    bag = _dagbag_class()(dag_folder=str(folder), collect_dags=False)
+    bag = dagbag_class()(dag_folder=str(folder), collect_dags=False)
     result = {
         "pre_import_seconds": seconds,
         "files": {f.name: [parse_forked(bag, f) for _ in range(repeats)] for f in files},

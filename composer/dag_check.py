@@ -1,12 +1,15 @@
 """Load a DAG file (or folder) with Airflow's DagBag in a fresh interpreter and report on it.
 
-    python -m composer.dag_check DAG_FILE_OR_FOLDER [--cold] [--json]
+    python -m composer.dag_check DAG_FILE_OR_FOLDER [--runtime-config FILE] [--cold] [--json]
 
-`dag_report(path)` runs the load in a subprocess, so `sys.modules` shows exactly what parsing the
-file imported, and returns: import errors, per-file parse time (DagBag's own stats), heavy modules
-imported at parse time, and per DAG its tags, schedule, cycle check and tasks (owner, retries,
-failure callback, downstream; for operators with a Dataproc `job`, the job rendered for ds
-2026-01-15). The DAG-integrity tests and the parse-time benchmark use it.
+The one DagBag loader of the repo. `dag_report(path, runtime_config=...)` runs the load in a
+subprocess, so `sys.modules` shows exactly what parsing the file imported, and returns: import errors,
+per-file parse time (DagBag's own stats), heavy modules imported at parse time, and per DAG its tags,
+schedule (and the assets it waits for), paused-on-creation, cycle check and tasks (owner, retries,
+failure callback, downstream, outlets, the arguments of Python tasks; for operators with a Dataproc
+`job`, the job rendered for ds 2026-01-15). `dagbag_class` and `pre_import` are what the parse-time
+benchmark's forked probe (`bench.dag_probe`) loads with. The release build, the DAG-integrity tests
+and the benchmark use them.
 """
 
 from __future__ import annotations
@@ -23,40 +26,76 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 HEAVY = ("pyspark", "dbt", "great_expectations")
+# Packages of this repo that Composer does not have: a DAG file importing one fails there.
+NOT_ON_COMPOSER = ("platform_model", "deployer", "dataproc_jobs", "policies", "infra", "contracts", "bench")
 
 
-def _pre_import(path: Path) -> None:
+def dagbag_class() -> Any:
+    """Airflow's DagBag class (its module moved in Airflow 3.2)."""
+    try:  # Airflow >= 3.2
+        from airflow.dag_processing.dagbag import DagBag  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:  # Airflow 3.1, what Composer 3 runs (composer-3-airflow-3.1.8)
+        from airflow.models.dagbag import DagBag
+    return DagBag
+
+
+def pre_import(files: list[Path]) -> float:
     """What Airflow's DAG processor does before each parse ([dag_processor] parsing_pre_import_modules,
-    on by default): import the `airflow.*` modules a DAG file imports at top level, once, in its
-    long-lived parent process, so the parse itself does not pay for them."""
+    on by default): import the `airflow.*` modules the DAG files import at top level, once, in its
+    long-lived parent process, so the parse itself does not pay for them. Returns the seconds spent."""
     import importlib
 
     from airflow.utils.file import iter_airflow_imports
 
-    files = sorted(path.glob("*.py")) if path.is_dir() else [path]
+    started = time.perf_counter()
     for file in files:
         for module in iter_airflow_imports(str(file)):
             try:
                 importlib.import_module(module)
             except Exception as exc:  # Airflow only logs these too; the parse reports the real error
                 print(f"pre-import of {module} failed: {exc}", file=sys.stderr)
+    return time.perf_counter() - started
 
 
-def _probe(dag_file: str, out: str, pre_import: bool) -> None:
+def dag_files(folder: Path) -> list[Path]:
+    """The DAG files of a DAG folder: its top-level `*.py` (the library lives in a package that
+    `.airflowignore` keeps out of the DAG processor)."""
+    return sorted(folder.glob("*.py"))
+
+
+def _task_info(task: Any) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "type": type(task).__name__,
+        "mro": [c.__name__ for c in type(task).__mro__],
+        "owner": task.owner,
+        "retries": task.retries,
+        "has_failure_callback": bool(task.on_failure_callback),
+        "downstream": sorted(task.downstream_task_ids),
+        "outlets": [getattr(o, "uri", str(o)) for o in task.outlets],
+    }
+    if isinstance(getattr(task, "op_kwargs", None), dict):
+        info["op_kwargs"] = task.op_kwargs
+    if hasattr(task, "job"):
+        info["job"] = task.job
+        info["rendered_job"] = task.render_template(task.job, {"ds": "2026-01-15"})
+        info["metrics_uri"] = task.render_template(getattr(task, "metrics_uri", ""), {"ds": "2026-01-15"})
+    return info
+
+
+def _schedule_assets(dag: Any) -> dict[str, Any] | None:
+    condition = getattr(dag.timetable, "asset_condition", None)
+    assets = [asset.uri for _key, asset in condition.iter_assets()] if condition is not None else []
+    return {"condition": type(condition).__name__, "assets": assets} if assets else None
+
+
+def _probe(dag_file: str, out: str, with_pre_import: bool) -> None:
     # The DAG folder is on sys.path, as Airflow's bundle loader and Composer put it.
-    folder = Path(dag_file) if Path(dag_file).is_dir() else Path(dag_file).parent
+    path = Path(dag_file)
+    folder = path if path.is_dir() else path.parent
     sys.path.insert(0, str(folder))
+    pre_import_seconds = pre_import(dag_files(path) if path.is_dir() else [path]) if with_pre_import else 0.0
     started = time.perf_counter()
-    if pre_import:
-        _pre_import(Path(dag_file))
-    pre_import_seconds = time.perf_counter() - started
-    try:  # Airflow >= 3.2 (ENVIRONMENT.md, measured on 3.3)
-        from airflow.dag_processing.dagbag import DagBag  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # Airflow 3.1, what Composer 3 runs (composer-3-airflow-3.1.8)
-        from airflow.models.dagbag import DagBag
-
-    started = time.perf_counter()
-    bag = DagBag(dag_folder=dag_file)
+    bag = dagbag_class()(dag_folder=dag_file)
     wall = time.perf_counter() - started
     stats = [
         {"file": s.file, "duration": s.duration.total_seconds(), "dags": s.dag_num} for s in bag.dagbag_stats
@@ -68,38 +107,26 @@ def _probe(dag_file: str, out: str, pre_import: bool) -> None:
             cycle = None
         except Exception as exc:
             cycle = f"{type(exc).__name__}: {exc}"
-        tasks = {}
-        for task in dag.tasks:
-            info: dict[str, Any] = {
-                "type": type(task).__name__,
-                "mro": [c.__name__ for c in type(task).__mro__],
-                "owner": task.owner,
-                "retries": task.retries,
-                "has_failure_callback": bool(task.on_failure_callback),
-                "downstream": sorted(task.downstream_task_ids),
-            }
-            if hasattr(task, "job"):
-                info["job"] = task.job
-                info["rendered_job"] = task.render_template(task.job, {"ds": "2026-01-15"})
-                info["metrics_uri"] = task.render_template(
-                    getattr(task, "metrics_uri", ""), {"ds": "2026-01-15"}
-                )
-            tasks[task.task_id] = info
         dags[dag_id] = {
+            "file": Path(dag.fileloc).name,
             "tags": sorted(dag.tags),
             "catchup": dag.catchup,
             "schedule": str(dag.timetable.summary),
+            "schedule_assets": _schedule_assets(dag),
+            "paused": dag.is_paused_upon_creation,
+            "description": dag.description,
             "cycle": cycle,
-            "tasks": tasks,
+            "tasks": {task.task_id: _task_info(task) for task in dag.tasks},
         }
-    heavy = sorted({m.split(".")[0] for m in sys.modules if m.split(".")[0] in HEAVY})
+    top_level = {m.split(".")[0] for m in sys.modules}
     result = {
         "import_errors": {str(k): str(v) for k, v in bag.import_errors.items()},
         "dags": dags,
         "stats": stats,
         "wall_seconds": wall,
-        "heavy_modules": heavy,
-        "pre_imported": pre_import,
+        "heavy_modules": sorted(top_level & set(HEAVY)),
+        "repo_modules": sorted(top_level & set(NOT_ON_COMPOSER)),
+        "pre_imported": with_pre_import,
         "pre_import_seconds": pre_import_seconds,
     }
     with open(out, "w", encoding="utf-8") as fh:
@@ -159,12 +186,20 @@ def main(argv: list[str] | None = None) -> int:
         _probe(args[1], args[2], args[3] == "True")
         return 0
     as_json, cold = "--json" in args, "--cold" in args
+    config: Path | None = None
+    if "--runtime-config" in args:
+        at = args.index("--runtime-config")
+        if at + 1 >= len(args) or not Path(args[at + 1]).is_file():
+            print("error: --runtime-config: expected an existing runtime_config.json", file=sys.stderr)
+            return 2
+        config = Path(args[at + 1])
+        args = args[:at] + args[at + 2 :]
     paths = [a for a in args if a not in ("--json", "--cold")]
     if len(paths) != 1 or not Path(paths[0]).exists():
-        usage = "python -m composer.dag_check DAG_FILE_OR_FOLDER [--cold] [--json]"
+        usage = "python -m composer.dag_check DAG_FILE_OR_FOLDER [--runtime-config FILE] [--cold] [--json]"
         print(f"error: usage: {usage}", file=sys.stderr)
         return 2
-    report = dag_report(Path(paths[0]), pre_import=not cold)
+    report = dag_report(Path(paths[0]), pre_import=not cold, runtime_config=config)
     if as_json:
         print(json.dumps(report, indent=2, default=str))
     else:
@@ -174,7 +209,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"import error: {file}: {error.strip().splitlines()[-1]}")
         if report["heavy_modules"]:
             print(f"heavy modules imported at parse time: {', '.join(report['heavy_modules'])}")
-    return 1 if report["import_errors"] or report["heavy_modules"] else 0
+        if report["repo_modules"]:
+            print(f"modules Composer lacks imported at parse time: {', '.join(report['repo_modules'])}")
+    return 1 if report["import_errors"] or report["heavy_modules"] or report["repo_modules"] else 0
 
 
 if __name__ == "__main__":

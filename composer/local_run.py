@@ -1,18 +1,21 @@
-"""Run an orders DAG on this machine with Airflow's own `airflow dags test`, the way Composer would.
+"""Run the domains' DAGs on this machine with Airflow's own `airflow dags test`, the way Composer would.
 
-    python -m composer.local_run --dag-folder ROOT/dags --date 2026-01-15 [--dag-id orders_daily]
-    python -m composer.local_run --prepare ROOT --date 2026-01-15 --rows 2000   # stage, then run
+    python -m composer.local_run --prepare ROOT --date 2026-01-15 [--rows 1000]   # stage, then run all
+    python -m composer.local_run --dag-folder ROOT/dags --date 2026-01-15 [--dag-id ID ...]
 
-`composer_local_run(dag_folder, logical_date)` needs what a promotion leaves in a Composer bucket
-(mounted or downloaded): (a) a DAG folder with the DAG files and `runtime_config.json` of a local
-platform release, and (b) beside it a `data/` folder with `dbt/<release>/`, `gx/<release>/` and the
-warehouse (`data/warehouse/`, unless `ORDERS_LOCAL_WAREHOUSE` says otherwise). It migrates a throw-away
-SQLite Airflow database in a temporary AIRFLOW_HOME, runs the DAG for the logical date and returns
-the task states and the structured lines the tasks logged (`task_metrics`, `gx_validation`, ...).
+`run_daily_dags(dag_folder, logical_date)` runs every domain's daily DAG of the runtime config, in
+input order (a domain after the domains it reads), in one throw-away SQLite Airflow database, and
+`composer_local_run(dag_folder, logical_date, dag_id)` runs one DAG. Both need what a promotion leaves
+in a Composer bucket (mounted or downloaded): (a) a DAG folder with the DAG files and the
+`runtime_config.json` of a local-platform release, and (b) beside it a `data/` folder with
+`dbt/<digest>/`, `gx/<digest>/` and the warehouse (`data/warehouse/`, unless `PLATFORM_LOCAL_WAREHOUSE`
+says otherwise). They return the task states, the structured lines the tasks logged (`task_metrics`,
+`gx_validation`, ...) and the asset events the runs emitted.
 
-`prepare_local_release(root, ...)` stages such a layout from this repository: builds the Spark
-artifacts (file:// URIs), copies the DAGs, dbt project and GX suites, renders a runtime config for the
-`local` environment and generates sample raw events.
+`prepare_local_release(root, ...)` stages such a layout from this repository for every domain: builds
+the Spark artifacts (`python -m dataproc_jobs.build`, file:// URIs), copies the DAGs, dbt project and
+GX suites, builds the runtime config of the `local` environment (`platform_model.runtime.build`) and
+generates sample raw events for every domain with an event (`dataproc_jobs.sample_data`).
 """
 
 from __future__ import annotations
@@ -28,12 +31,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
+from platform_model.errors import PlatformError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RUNTIME_CONFIG_NAME = "runtime_config.json"
+RELEASE_ID = "r-localdev"
 EVENTS = ("task_metrics", "gx_validation", "freshness", "alert", "spark_job_metrics")
 _EVENT_LINE = re.compile(r'(\{"event": "(?:' + "|".join(EVENTS) + r')".*\})')
 
@@ -54,6 +62,8 @@ class RunResult:
     task_states: dict[str, str]
     events: list[dict[str, Any]] = field(default_factory=list)
     """Every structured line the tasks logged, in order, deduplicated."""
+    asset_events: list[dict[str, Any]] = field(default_factory=list)
+    """The asset events the run's tasks emitted: {"uri", "task_id", "extra"}."""
     log_path: Path | None = None
     """The full output of the run."""
 
@@ -65,6 +75,11 @@ class RunResult:
         """The `task_metrics` line of a task, if it logged one."""
         found = [e for e in self.lines("task_metrics") if e.get("task_id") == task_id]
         return found[-1] if found else None
+
+    def task_order(self) -> list[str]:
+        """Task ids in the order they logged their metrics (tasks without metrics last)."""
+        order = [e["task_id"] for e in self.lines("task_metrics")]
+        return sorted(self.task_states, key=lambda t: order.index(t) if t in order else len(order))
 
 
 def _airflow_env(airflow_home: Path, dag_folder: Path) -> dict[str, str]:
@@ -81,9 +96,10 @@ def _airflow_env(airflow_home: Path, dag_folder: Path) -> dict[str, str]:
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "PYTHONDONTWRITEBYTECODE": "1",
             # `dags test` waits out retry delays in-process: keep a failing run short.
-            "ORDERS_RETRY_DELAY_SECONDS": os.environ.get("ORDERS_RETRY_DELAY_SECONDS", "1"),
+            "PLATFORM_RETRY_DELAY_SECONDS": os.environ.get("PLATFORM_RETRY_DELAY_SECONDS", "1"),
         }
     )
+    env.pop("PLATFORM_RUNTIME_CONFIG", None)  # the DAGs read the config of the folder they run from
     return env
 
 
@@ -108,37 +124,58 @@ def parse_events(output: str) -> list[dict[str, Any]]:
     return events
 
 
-def _task_states(db: Path, dag_id: str) -> dict[str, str]:
+def _query(db: Path, sql: str, *params: str) -> list[tuple[Any, ...]]:
     if not db.is_file():
-        return {}
+        return []
     with sqlite3.connect(db) as con:
-        rows = con.execute("select task_id, state from task_instance where dag_id = ?", (dag_id,)).fetchall()
-    return {task_id: str(state) for task_id, state in rows}
+        return con.execute(sql, params).fetchall()
 
 
-def composer_local_run(
-    dag_folder: Path,
-    logical_date: str,
-    dag_id: str = "orders_daily",
-    airflow_home: Path | None = None,
-    timeout_seconds: int = 1800,
-) -> RunResult:
-    """Run `dag_id` for `logical_date` with `airflow dags test` against `dag_folder` (see module doc)."""
+def _task_states(db: Path, dag_id: str, run_id: str | None) -> dict[str, str]:
+    rows = _query(db, "select task_id, state, run_id from task_instance where dag_id = ?", dag_id)
+    return {task_id: str(state) for task_id, state, run in rows if run_id is None or run == run_id}
+
+
+def _asset_events(db: Path, dag_id: str, run_id: str | None) -> list[dict[str, Any]]:
+    sql = (
+        "select a.uri, e.source_task_id, e.extra, e.source_run_id from asset_event e "
+        "join asset a on a.id = e.asset_id where e.source_dag_id = ? order by e.id"
+    )
+    return [
+        {"uri": uri, "task_id": task_id, "extra": json.loads(extra) if extra else {}}
+        for uri, task_id, extra, run in _query(db, sql, dag_id)
+        if run_id is None or run == run_id
+    ]
+
+
+def _latest_run(db: Path, dag_id: str) -> str | None:
+    rows = _query(db, "select run_id from dag_run where dag_id = ? order by id desc limit 1", dag_id)
+    return str(rows[0][0]) if rows else None
+
+
+def _check_inputs(dag_folder: Path, logical_date: str) -> Path:
     dag_folder = dag_folder.resolve()
     if not (dag_folder / RUNTIME_CONFIG_NAME).is_file():
         raise LocalRunError(
             f"--dag-folder: {dag_folder} has no {RUNTIME_CONFIG_NAME} (promote or --prepare first)"
         )
+    _check_date(logical_date)
+    return dag_folder
+
+
+def _check_date(logical_date: str) -> None:
     try:
         dt.date.fromisoformat(logical_date)
     except ValueError:
         raise LocalRunError(f"--date: {logical_date!r} is not a YYYY-MM-DD date") from None
-    own_home = airflow_home is None
+
+
+@contextmanager
+def _airflow_home(dag_folder: Path, airflow_home: Path | None) -> Iterator[tuple[Path, dict[str, str]]]:
+    """A migrated Airflow home (a temporary one, removed afterwards, unless `airflow_home` is given)."""
     home = Path(tempfile.mkdtemp(prefix="airflow-home-")) if airflow_home is None else airflow_home
     home.mkdir(parents=True, exist_ok=True)
     env = _airflow_env(home, dag_folder)
-    log_path = (Path(tempfile.gettempdir()) if own_home else home) / f"{dag_id}-{logical_date}.log"
-    started = time.monotonic()
     try:
         migrate = subprocess.run(
             [*_airflow(), "db", "migrate"], env=env, capture_output=True, text=True, timeout=600, check=False
@@ -146,21 +183,31 @@ def composer_local_run(
         if migrate.returncode != 0:
             tail = (migrate.stderr or migrate.stdout).strip().splitlines()[-1:]
             raise LocalRunError(f"airflow db migrate failed: {tail[0] if tail else 'no output'}")
-        done = subprocess.run(
-            [*_airflow(), "dags", "test", dag_id, logical_date],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout_seconds,
-            check=False,
-        )
-        duration = time.monotonic() - started
-        output = done.stdout + "\n" + done.stderr
-        log_path.write_text(output, encoding="utf-8")
-        states = _task_states(home / "airflow.db", dag_id)
+        yield home, env
     finally:
-        if own_home:
+        if airflow_home is None:
             shutil.rmtree(home, ignore_errors=True)
+
+
+def _dags_test(
+    home: Path, env: dict[str, str], dag_id: str, logical_date: str, log_dir: Path, timeout_seconds: int
+) -> RunResult:
+    started = time.monotonic()
+    done = subprocess.run(
+        [*_airflow(), "dags", "test", dag_id, logical_date],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_seconds,
+        check=False,
+    )
+    duration = time.monotonic() - started
+    output = done.stdout + "\n" + done.stderr
+    log_path = log_dir / f"{dag_id}-{logical_date}-{int(time.time() * 1000)}.log"
+    log_path.write_text(output, encoding="utf-8")
+    db = home / "airflow.db"
+    run_id = _latest_run(db, dag_id)
+    states = _task_states(db, dag_id, run_id)
     success = done.returncode == 0 and bool(states) and all(s == "success" for s in states.values())
     return RunResult(
         dag_id=dag_id,
@@ -170,8 +217,56 @@ def composer_local_run(
         duration_seconds=round(duration, 1),
         task_states=states,
         events=parse_events(output),
+        asset_events=_asset_events(db, dag_id, run_id),
         log_path=log_path,
     )
+
+
+def composer_local_run(
+    dag_folder: Path,
+    logical_date: str,
+    dag_id: str,
+    airflow_home: Path | None = None,
+    timeout_seconds: int = 1800,
+) -> RunResult:
+    """Run `dag_id` for `logical_date` with `airflow dags test` against `dag_folder` (see module doc)."""
+    return run_dags(dag_folder, logical_date, [dag_id], airflow_home, timeout_seconds)[0]
+
+
+def run_dags(
+    dag_folder: Path,
+    logical_date: str,
+    dag_ids: list[str],
+    airflow_home: Path | None = None,
+    timeout_seconds: int = 1800,
+) -> list[RunResult]:
+    """Run each of `dag_ids` in turn for `logical_date`, in one Airflow database; every result."""
+    dag_folder = _check_inputs(dag_folder, logical_date)
+    log_dir = Path(tempfile.gettempdir()) if airflow_home is None else airflow_home
+    with _airflow_home(dag_folder, airflow_home) as (home, env):
+        return [_dags_test(home, env, d, logical_date, log_dir, timeout_seconds) for d in dag_ids]
+
+
+def daily_dag_ids(dag_folder: Path) -> list[str]:
+    """The daily DAG of every domain of the folder's runtime config, in its (input) order."""
+    config = json.loads((dag_folder / RUNTIME_CONFIG_NAME).read_text(encoding="utf-8"))
+    return [
+        dag_id
+        for domain in config["domains"].values()
+        for dag_id, dag in domain["dags"].items()
+        if dag["kind"] == "daily"
+    ]
+
+
+def run_daily_dags(
+    dag_folder: Path, logical_date: str, airflow_home: Path | None = None, timeout_seconds: int = 1800
+) -> list[RunResult]:
+    """Run every domain's daily DAG for `logical_date`, a domain after its inputs; every result."""
+    _check_inputs(dag_folder, logical_date)
+    return run_dags(dag_folder, logical_date, daily_dag_ids(dag_folder), airflow_home, timeout_seconds)
+
+
+# -- staging a local release ------------------------------------------------------------------------
 
 
 def _copy_tree(src: Path, dst: Path, skip: tuple[str, ...] = ()) -> None:
@@ -179,83 +274,54 @@ def _copy_tree(src: Path, dst: Path, skip: tuple[str, ...] = ()) -> None:
     shutil.copytree(src, dst, ignore=ignore, dirs_exist_ok=True)
 
 
-def prepare_local_release(
-    root: Path,
-    logical_date: str,
-    rows: int = 1000,
-    days: int = 1,
-    env_name: str = "local",
-    release_id: str = "r-localdev",
-) -> Path:
-    """Stage a local-platform release under `root` (see module doc); return the DAG folder."""
-    from contracts.model import load_contract
-    from dataproc_jobs.build import build
+def write_sample_events(warehouse: Path, logical_date: str, rows: int, days: int = 1) -> dict[str, int]:
+    """Sample raw events of every domain with an event, for the `days` ingest days ending at
+    `logical_date`, under `warehouse/raw/`; rows written per domain."""
     from dataproc_jobs.sample_data import generate
-    from deployer.config import load_environment
-    from deployer.policy_tags import local_ids
-    from deployer.runtime import DbtRuntime, GxRuntime, RuntimeConfig, SparkJob, SparkRuntime
+
+    last = dt.date.fromisoformat(logical_date)
+    written: dict[str, int] = {}
+    for offset in range(days - 1, -1, -1):
+        day = (last - dt.timedelta(days=offset)).isoformat()
+        for name, count in generate(warehouse, day, rows).items():
+            written[name] = written.get(name, 0) + count
+    return written
+
+
+def prepare_local_release(
+    root: Path, logical_date: str, rows: int = 1000, days: int = 1, env_name: str = "local"
+) -> Path:
+    """Stage a local-platform release of every domain under `root` (see module doc); the DAG folder."""
+    from composer.runtime_config import for_repo, write
+    from dataproc_jobs.build import build
+    from platform_model.environment import load_environment
 
     env = load_environment(env_name)
     if env.platform != "local":
         raise LocalRunError(f"--env: {env_name} is a {env.platform} environment, not local")
-    day = dt.date.fromisoformat(logical_date)
+    _check_date(logical_date)
     root = root.resolve()
     dag_folder, data = root / "dags", root / "data"
-    jobs_dir = root / "artifacts" / "releases" / release_id / "jobs"
+    jobs_dir = root / "artifacts" / "releases" / RELEASE_ID / "jobs"
     if jobs_dir.exists():
         shutil.rmtree(jobs_dir)
-    result = build(jobs_dir)
-    spec = json.loads((jobs_dir / "jobs.json").read_text(encoding="utf-8"))["jobs"]
-    base = jobs_dir.as_uri() + "/"
-
-    def uri(name: str) -> str:
-        return base + name
-
-    jobs = {
-        name: SparkJob(
-            main_python_file_uri=uri(job["main"]),
-            python_file_uris=[uri(p) for p in job["py_files"]],
-            jar_file_uris=[uri(j) for j in job["jars"]]
-            + [env.dataproc.connectors[c].uri for c in job["connectors"]],
-        )
-        for name, job in spec.items()
-    }
+    built = build(jobs_dir)
     _copy_tree(REPO_ROOT / "composer" / "dags", dag_folder)
-    _copy_tree(REPO_ROOT / "dbt", data / "dbt" / release_id, skip=("target", "logs", "dbt_packages"))
-    _copy_tree(REPO_ROOT / "gx", data / "gx" / release_id)
-    contract = load_contract()
-    subscription = sorted(
-        n for n, sub in env.pubsub.subscriptions.items() if sub.topic == contract.event.topic
-    )[0]
-    config = RuntimeConfig(
-        env=env.name,
-        platform=env.platform,
-        project=env.project,
-        region=env.region,
+    _copy_tree(REPO_ROOT / "dbt", data / "dbt" / RELEASE_ID, skip=("target", "logs", "dbt_packages"))
+    _copy_tree(REPO_ROOT / "gx", data / "gx" / RELEASE_ID)
+    config = for_repo(
+        env,
         # Staged from the working tree, not a built release: the local id stands in for each digest.
-        components={"jobs": release_id, "dbt": release_id, "gx": release_id},
-        labels=env.labels.as_dict(),
-        datasets={layer: ds.id for layer, ds in sorted(env.bigquery.datasets.items())},
-        bigquery_location=env.bigquery.location,
-        raw_table=contract.event.raw_table,
-        pubsub_topic=contract.event.topic,
-        pubsub_subscription=subscription,
-        spark=SparkRuntime(
-            cluster_name=env.dataproc_cluster_name(),
-            region=env.region,
-            temp_bucket=env.buckets.dataproc_temp.name,
-            jobs=jobs,
-        ),
-        dbt=DbtRuntime(
-            project_path=f"data/dbt/{release_id}", target="local", vars={"policy_tags": local_ids(env)}
-        ),
-        gx=GxRuntime(suites_path=f"data/gx/{release_id}"),
-        alert_emails=[],
+        components={"jobs": RELEASE_ID, "dbt": RELEASE_ID, "gx": RELEASE_ID},
+        jobs=built.jobs,
+        jobs_base=jobs_dir.as_uri() + "/",
     )
-    (dag_folder / RUNTIME_CONFIG_NAME).write_text(config.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    generate(data / "warehouse" / "raw" / config.raw_table, day, rows=rows, days=days)
-    assert result.files  # the build wrote something
+    write(config, dag_folder)
+    write_sample_events(data / "warehouse", logical_date, rows, days)
     return dag_folder
+
+
+# -- the command line -------------------------------------------------------------------------------
 
 
 class _Parser(argparse.ArgumentParser):
@@ -265,15 +331,35 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message}\n")
 
 
+def summary(result: RunResult) -> list[str]:
+    """Lines saying how a run went: per task its state and rows in/out/rejected, per suite its outcome."""
+    outcome = "success" if result.success else "FAILED"
+    lines = [f"{result.dag_id} {result.logical_date}: {outcome} in {result.duration_seconds} s"]
+    for task_id in result.task_order():
+        m = result.task_metrics(task_id) or {}
+        figures = f"in={m.get('records_in')} out={m.get('records_out')} rejected={m.get('records_rejected')}"
+        lines.append(f"  {task_id:<22} {result.task_states[task_id]:<8} {figures if m else ''}")
+    for line in result.lines("gx_validation"):
+        lines.append(f"  gx {line['suite']:<26} success={line['success']} evaluated={line['evaluated']}")
+    for event in result.asset_events:
+        lines.append(f"  asset {event['uri']} <- {event['task_id']} {json.dumps(event['extra'])}")
+    lines.append(f"  log: {result.log_path}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
-    """CLI: optionally stage a release (--prepare ROOT), then run the DAG and print a summary."""
+    """CLI: optionally stage a release (--prepare ROOT), then run the DAGs and print a summary."""
     p = _Parser(prog="python -m composer.local_run", description=__doc__.splitlines()[0])
     p.add_argument("--dag-folder", type=Path, help="DAG folder with runtime_config.json (data/ beside it)")
     p.add_argument("--prepare", type=Path, metavar="ROOT", help="stage a local release under ROOT first")
     p.add_argument("--date", required=True, help="logical date YYYY-MM-DD")
-    p.add_argument("--dag-id", default="orders_daily")
-    p.add_argument("--rows", type=int, default=1000, help="sample records per ingest day (with --prepare)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument(
+        "--dag-id", action="append", default=None, help="run this DAG (repeatable; default: every daily DAG)"
+    )
+    p.add_argument(
+        "--rows", type=int, default=1000, help="sample records per domain and day (with --prepare)"
+    )
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
     args = p.parse_args(argv)
     try:
         if args.prepare:
@@ -282,25 +368,23 @@ def main(argv: list[str] | None = None) -> int:
             dag_folder = args.dag_folder
         else:
             raise LocalRunError("give --dag-folder DIR or --prepare ROOT")
-        result = composer_local_run(dag_folder, args.date, dag_id=args.dag_id)
+        if args.dag_id:
+            results = run_dags(dag_folder, args.date, args.dag_id)
+        else:
+            results = run_daily_dags(dag_folder, args.date)
     except LocalRunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except PlatformError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     if args.json:
-        print(json.dumps({**result.__dict__, "log_path": str(result.log_path)}, indent=2, default=str))
+        out = [{**r.__dict__, "log_path": str(r.log_path)} for r in results]
+        print(json.dumps(out, indent=2, default=str))
     else:
-        outcome = "success" if result.success else "FAILED"
-        print(f"{result.dag_id} {result.logical_date}: {outcome} in {result.duration_seconds} s")
-        for task_id, state in sorted(result.task_states.items()):
-            m = result.task_metrics(task_id) or {}
-            figures = (
-                f"in={m.get('records_in')} out={m.get('records_out')} rejected={m.get('records_rejected')}"
-            )
-            print(f"  {task_id:<22} {state:<8} {figures if m else ''}")
-        for line in result.lines("gx_validation"):
-            print(f"  gx {line['suite']:<26} success={line['success']} evaluated={line['evaluated']}")
-        print(f"  log: {result.log_path}")
-    return 0 if result.success else 1
+        for result in results:
+            print("\n".join(summary(result)))
+    return 0 if all(r.success for r in results) else 1
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""DAG folders to test: copies of composer/dags with a runtime config rendered by the deployer's model."""
+"""DAG folders to test: copies of composer/dags with a runtime config built by `platform_model.runtime.build`
+(through `composer.runtime_config.for_repo`) for a gcp environment (staging) or the local one."""
 
 from __future__ import annotations
 
@@ -12,65 +13,40 @@ from typing import Any
 import pytest
 
 from composer.dag_check import dag_report
-from deployer.runtime import DbtRuntime, GxRuntime, RuntimeConfig, SparkJob, SparkRuntime
+from composer.runtime_config import for_repo, write
+from platform_model.environment import DomainOverride, Environment, load_environment
+from platform_model.runtime import RuntimeConfig
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "composer" / "dags"
 DAG_FILES = sorted(p.name for p in DAGS.glob("*.py"))
+PLATFORM_ENVS = {"gcp": "staging", "local": "local"}
+COMPONENTS = {"jobs": "0f1e2d3c4b5a6978", "dbt": "dbt0a1b2c3d4e5f", "gx": "gx9f8e7d6c5b4a"}
 
 # Airflow imported in this process (alert e-mail, operators) keeps its files out of the home folder.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-tests-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-# The dags folder on sys.path, as Airflow puts it: `orders_platform` imports like on Composer.
+# The dags folder on sys.path, as Airflow puts it: `pipelines` imports like on Composer.
 if str(DAGS) not in sys.path:
     sys.path.insert(0, str(DAGS))
 
 
-def runtime_config(platform: str = "gcp", **over: Any) -> RuntimeConfig:
-    """A runtime config as the deployer renders it (the pydantic contract model)."""
-    base = "gs://acme-stg-artifacts/jobs/0f1e2d3c/" if platform == "gcp" else "file:///tmp/jobs/"
-    fields: dict[str, Any] = {
-        "env": "staging" if platform == "gcp" else "local",
-        "platform": platform,
-        "project": "acme-data-staging",
-        "region": "europe-west1",
-        "components": {"jobs": "0f1e2d3c", "dbt": "dbt-digest", "gx": "gx-digest"},
-        "labels": {"env": "staging", "owner": "data-platform", "cost-center": "cc-4120"},
-        "datasets": {
-            "raw": "orders_raw_staging",
-            "staging": "orders_staging_staging",
-            "marts": "orders_marts_staging",
-        },
-        "bigquery_location": "EU",
-        "raw_table": "orders_events",
-        "pubsub_topic": "orders-events",
-        "pubsub_subscription": "orders-events-raw",
-        "spark": SparkRuntime(
-            cluster_name="acme-stg-etl",
-            region="europe-west1",
-            temp_bucket="acme-stg-dataproc-temp",
-            jobs={
-                "orders_clean": SparkJob(
-                    main_python_file_uri=base + "orders_clean.py",
-                    python_file_uris=[base + "dataproc_jobs.zip"],
-                    jar_file_uris=[
-                        base + "orders-udfs.jar",
-                        "gs://spark-lib/bigquery/spark-3.5-bigquery-0.42.1.jar",
-                    ],
-                )
-            },
-        ),
-        "dbt": DbtRuntime(
-            project_path="data/dbt/0a1b2c",
-            target="staging" if platform == "gcp" else "local",
-            vars={"policy_tags": {"PII Email": "projects/p/locations/eu/taxonomies/1/policyTags/2"}},
-        ),
-        "gx": GxRuntime(suites_path="data/gx/0a1b2c"),
-        "alert_emails": ["data-platform-alerts@acme.example"],
-    }
-    fields.update(over)
-    return RuntimeConfig(**fields)
+def environment(platform: str = "gcp", **overrides: DomainOverride) -> Environment:
+    """The environment of a platform (staging for gcp), with per-domain `overrides` replacing its own."""
+    env = load_environment(PLATFORM_ENVS[platform])
+    return env.model_copy(update={"domains": overrides}) if overrides else env
+
+
+def runtime_config(platform: str = "gcp", **overrides: DomainOverride) -> RuntimeConfig:
+    """The runtime config of the platform's environment for the repo's domains (the one builder)."""
+    env = environment(platform, **overrides)
+    base = (
+        f"gs://{env.buckets.artifacts.name}/jobs/{COMPONENTS['jobs']}/"
+        if platform == "gcp"
+        else "file:///tmp/jobs/"
+    )
+    return for_repo(env, jobs_base=base, components=COMPONENTS)
 
 
 def stage_dags(root: Path, config: RuntimeConfig | str | None) -> Path:
@@ -78,15 +54,15 @@ def stage_dags(root: Path, config: RuntimeConfig | str | None) -> Path:
     folder = root / "dags"
     shutil.copytree(DAGS, folder, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
     if isinstance(config, RuntimeConfig):
-        (folder / "runtime_config.json").write_text(config.model_dump_json(indent=2), encoding="utf-8")
+        write(config, folder)
     elif isinstance(config, str):
         (folder / "runtime_config.json").write_text(config, encoding="utf-8")
     return folder
 
 
-def probe(dag_file: Path, tmp: Path) -> dict[str, Any]:
-    """Load `dag_file` through DagBag in a fresh interpreter (composer.dag_check)."""
-    return dag_report(dag_file, airflow_home=tmp / "airflow-home")
+def probe(path: Path, tmp: Path) -> dict[str, Any]:
+    """Load a DAG file or folder through DagBag in a fresh interpreter (composer.dag_check)."""
+    return dag_report(path, airflow_home=tmp / "airflow-home")
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 
 from airflow.providers.google.cloud.operators.dataproc import DataprocSubmitJobOperator
 
-from orders_platform.metrics import task_metrics
+from pipelines.metrics import task_metrics
 
 
 class MeteredDataprocSubmitJobOperator(DataprocSubmitJobOperator):
@@ -20,9 +20,10 @@ class MeteredDataprocSubmitJobOperator(DataprocSubmitJobOperator):
 
     template_fields: Sequence[str] = (*DataprocSubmitJobOperator.template_fields, "metrics_uri")
 
-    def __init__(self, *, metrics_uri: str, **kwargs: Any) -> None:
+    def __init__(self, *, metrics_uri: str, domain: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.metrics_uri = metrics_uri
+        self.domain = domain
 
     def execute(self, context: Any) -> Any:
         """Submit and wait (the parent), then read and log the job's metrics."""
@@ -35,6 +36,7 @@ class MeteredDataprocSubmitJobOperator(DataprocSubmitJobOperator):
         metrics = json.loads(hook.download(bucket_name=bucket, object_name=name).decode("utf-8"))
         task_metrics(
             context,
+            self.domain,
             records_in=metrics["records_in"],
             records_out=metrics["records_out"],
             records_rejected=metrics["records_rejected"],

@@ -1,4 +1,5 @@
-"""Run `dbt build` of the release's dbt project from an Airflow task (dbt's CLI in a child process).
+"""Run `dbt build --select <domain's selector>` of the release's dbt project from an Airflow task
+(dbt's CLI in a child process).
 
 Why not astronomer-cosmos: cosmos renders one Airflow task per dbt node by parsing the dbt project at
 DAG-parse time, which costs seconds per parse and imports dbt in the DAG processor; this platform keeps
@@ -7,9 +8,11 @@ ordering, tests and contracts, and the run results are logged per node.
 
 dbt runs in a child process of the task: its global state (adapters, DuckDB connections, logging)
 ends with it, and the task reads the outcome from `run_results.json`. The project is read from the
-Composer bucket (`data/dbt/<release>`); dbt's target/ and logs/ go to a
-temporary folder, never into the bucket. Project, location and datasets reach `profiles.yml` as env
-vars; `run_date` (the logical date) and the runtime config's `dbt.vars` (policy-tag ids) as vars.
+Composer bucket (`data/dbt/<digest>`); dbt's target/ and logs/ go to a temporary folder, never into
+the bucket. Project, location and datasets reach `profiles.yml` as `PLATFORM_*` env vars; `run_date`
+(the logical date) and the runtime config's `dbt.vars` (policy-tag ids) as vars. Each domain's DAG
+builds only its own nodes (`--select`, the domain's `dbt_select`); on the local platform the caller
+holds the warehouse's exclusive lock for the run (see `warehouse`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orders_platform.runtime import RuntimeConfig
+from pipelines.runtime import WAREHOUSE_ENV, RuntimeConfig
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +52,15 @@ def dbt_env(cfg: RuntimeConfig, warehouse: Path | None) -> dict[str, str]:
     """The env vars `profiles.yml` and the sources read."""
     env = {
         "DBT_TARGET": cfg.dbt.target,
-        "ORDERS_BQ_PROJECT": cfg.project,
-        "ORDERS_BQ_LOCATION": cfg.bigquery_location,
-        "ORDERS_DATASET_RAW": cfg.datasets["raw"],
-        "ORDERS_DATASET_STAGING": cfg.datasets["staging"],
-        "ORDERS_DATASET_MARTS": cfg.datasets["marts"],
+        "PLATFORM_BQ_PROJECT": cfg.project,
+        "PLATFORM_BQ_LOCATION": cfg.bigquery_location,
+        "PLATFORM_DATASET_RAW": cfg.datasets["raw"],
+        "PLATFORM_DATASET_STAGING": cfg.datasets["staging"],
+        "PLATFORM_DATASET_MARTS": cfg.datasets["marts"],
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
     if warehouse is not None:
-        env["ORDERS_LOCAL_WAREHOUSE"] = str(warehouse)
+        env[WAREHOUSE_ENV] = str(warehouse)
     return env
 
 
@@ -66,8 +69,10 @@ def dbt_vars(cfg: RuntimeConfig, logical_date: str) -> dict[str, Any]:
     return {**cfg.dbt.vars, "run_date": logical_date}
 
 
-def build(project_dir: Path, cfg: RuntimeConfig, logical_date: str, warehouse: Path | None) -> DbtOutcome:
-    """`dbt build` the project for the runtime config's target; raise DbtBuildFailed on failure."""
+def build(
+    project_dir: Path, cfg: RuntimeConfig, select: str, logical_date: str, warehouse: Path | None
+) -> DbtOutcome:
+    """`dbt build --select <select>` the project for the config's target; DbtBuildFailed on failure."""
     if not (project_dir / "dbt_project.yml").is_file():
         raise DbtBuildFailed(f"{project_dir}: no dbt_project.yml (is the release's dbt project promoted?)")
     with tempfile.TemporaryDirectory(prefix="dbt-run-") as tmp:
@@ -79,6 +84,8 @@ def build(project_dir: Path, cfg: RuntimeConfig, logical_date: str, warehouse: P
             "-m",
             "dbt.cli.main",
             "build",
+            "--select",
+            *select.split(),
             "--project-dir",
             str(project_dir),
             "--profiles-dir",
@@ -114,5 +121,7 @@ def build(project_dir: Path, cfg: RuntimeConfig, logical_date: str, warehouse: P
             tail = [ln for ln in (done.stdout + done.stderr).splitlines() if ln.strip()][-3:]
             outcome.failures.append(f"exit {done.returncode}: " + " | ".join(tail))
         raise DbtBuildFailed("dbt build failed: " + "; ".join(outcome.failures))
+    if not outcome.nodes:
+        raise DbtBuildFailed(f"dbt build --select {select}: the selector matched no node of {project_dir}")
     log.info("dbt build: %d nodes, %s", len(outcome.nodes), json.dumps(outcome.nodes, sort_keys=True))
     return outcome

@@ -1,10 +1,11 @@
 """Structured log lines with stable fields: what monitoring, the demo and the tests read.
 
 Each is one JSON object on one log line:
-`{"event": "task_metrics", "dag_id", "task_id", "run_id", "logical_date", "records_in", "records_out",
-"records_rejected", "duration_seconds"}`, `{"event": "gx_validation", "suite", "success", "evaluated",
-"unsuccessful"}`, `{"event": "freshness", "lag_seconds", "target_seconds", "fresh"}` and
-`{"event": "alert", ...}`.
+`{"event": "task_metrics", "domain", "dag_id", "task_id", "run_id", "logical_date", "records_in",
+"records_out", "records_rejected", "duration_seconds"}`, `{"event": "gx_validation", "domain", "suite",
+"success", "evaluated", "unsuccessful", ...}`, `{"event": "freshness", "domain", "lag_seconds",
+"target_seconds", "fresh", ...}` and `{"event": "alert", "domain", ...}`. Standard library only, and
+importing nothing of the library, so the monitoring tests can load this file on its own.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import logging
 from typing import Any
 
-log = logging.getLogger("orders_platform.metrics")
+log = logging.getLogger("pipelines.metrics")
 
 
 def emit(event: str, **fields: Any) -> dict[str, Any]:
@@ -33,6 +34,7 @@ def _context_value(context: Any, key: str) -> Any:
 
 def task_metrics(
     context: Any,
+    domain: str,
     records_in: int,
     records_out: int,
     records_rejected: int,
@@ -43,6 +45,7 @@ def task_metrics(
     logical_date = _context_value(context, "logical_date")
     return emit(
         "task_metrics",
+        domain=domain,
         dag_id=getattr(ti, "dag_id", None),
         task_id=getattr(ti, "task_id", None),
         run_id=_context_value(context, "run_id"),

@@ -1,4 +1,4 @@
-"""Failure alerting: the `on_failure_callback` of every orders task."""
+"""Failure alerting: the `on_failure_callback` of every task of the platform's DAGs."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from orders_platform.metrics import emit
+from pipelines.metrics import emit
 
 log = logging.getLogger(__name__)
 
 
-def failure_alert(emails: list[str], env: str) -> Callable[[Any], None]:
+def failure_alert(emails: list[str], env: str, domain: str) -> Callable[[Any], None]:
     """A callback that logs one `alert` line and e-mails `emails` when Airflow can send mail.
 
     On Composer the e-mail goes through the environment's configured backend (e.g. SendGrid); where
@@ -26,6 +26,7 @@ def failure_alert(emails: list[str], env: str) -> Callable[[Any], None]:
             "alert",
             severity="ERROR",
             env=env,
+            domain=domain,
             dag_id=getattr(ti, "dag_id", None),
             task_id=getattr(ti, "task_id", None),
             run_id=context.get("run_id"),

@@ -1,7 +1,8 @@
 """Read `runtime_config.json`, the per-environment file the deployer renders beside the DAGs.
 
-Standard library only: Composer does not install the `deployer` package, so this mirrors the
-`deployer.runtime.RuntimeConfig` contract (a test renders one with the deployer and reads it here).
+Standard library only: Composer does not install `platform_model`, so this mirrors the
+`platform_model.runtime.RuntimeConfig` contract (schema_version 2: an entry per domain under
+`domains`); a test renders one with `platform_model.runtime.build` and reads it here, field for field.
 Unknown keys are ignored (a newer deployer may add optional fields); missing or mistyped ones raise
 `RuntimeConfigError` naming the file and the field.
 """
@@ -16,7 +17,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 RUNTIME_CONFIG_NAME = "runtime_config.json"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+CONFIG_ENV = "PLATFORM_RUNTIME_CONFIG"
+WAREHOUSE_ENV = "PLATFORM_LOCAL_WAREHOUSE"
+LAYERS = ("raw", "staging", "marts")
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +65,57 @@ class GxRuntime:
 
 
 @dataclass(frozen=True)
+class GxSuiteRuntime:
+    """A suite of a domain: its file (relative to `gx.suites_path`) and the table it validates."""
+
+    file: str
+    layer: str
+    table: str
+    window_column: str | None = None
+
+
+@dataclass(frozen=True)
+class DagRuntime:
+    """One DAG of a domain as this environment runs it."""
+
+    kind: str
+    schedule: str | None
+    """Cron (UTC); None: the daily DAG of a domain with inputs, scheduled by their assets."""
+    retries: int
+    paused: bool
+    freshness_target_seconds: int | None
+
+
+@dataclass(frozen=True)
+class DomainRuntime:
+    """A domain's names and DAG values, resolved for the environment."""
+
+    owner: str
+    version: str
+    description: str
+    inputs: list[str]
+    asset: str
+    input_assets: list[str]
+    lateness_days: int
+    raw_table: str | None
+    pubsub_topic: str | None
+    pubsub_subscription: str | None
+    staging_table: str | None
+    rejects_table: str | None
+    staging_partition: str | None
+    marts: list[str]
+    pii_secret: str | None
+    spark_jobs: list[str]
+    dbt_select: str
+    gx_suites: dict[str, GxSuiteRuntime]
+    dags: dict[str, DagRuntime]
+
+    def dag(self, kind: str) -> tuple[str, DagRuntime] | None:
+        """The DAG id and values of this domain's DAG of `kind` (daily, freshness), if it has one."""
+        return next(((dag_id, d) for dag_id, d in self.dags.items() if d.kind == kind), None)
+
+
+@dataclass(frozen=True)
 class RuntimeConfig:
     """Everything a DAG needs to know about its environment and release."""
 
@@ -73,14 +128,11 @@ class RuntimeConfig:
     labels: dict[str, str]
     datasets: dict[str, str]
     bigquery_location: str
-    raw_table: str
-    pubsub_topic: str
-    pubsub_subscription: str
     spark: SparkRuntime
     dbt: DbtRuntime
     gx: GxRuntime
+    domains: dict[str, DomainRuntime]
     alert_emails: list[str] = field(default_factory=list)
-    freshness_target_seconds: int = 900
 
 
 _MISSING: Any = object()
@@ -112,10 +164,28 @@ class _Reader:
             self.fail("expected a non-empty string", key)
         return value
 
+    def optional_text(self, key: str) -> str | None:
+        value = self._get(key, None)
+        if value is not None and (not isinstance(value, str) or not value):
+            self.fail("expected a non-empty string or null", key)
+        return value
+
     def integer(self, key: str, default: Any = _MISSING) -> int:
         value = self._get(key, default)
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail("expected an integer", key)
+        return value
+
+    def optional_integer(self, key: str) -> int | None:
+        value = self._get(key, None)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            self.fail("expected an integer or null", key)
+        return value
+
+    def boolean(self, key: str) -> bool:
+        value = self._get(key, _MISSING)
+        if not isinstance(value, bool):
+            self.fail("expected true or false", key)
         return value
 
     def texts(self, key: str, default: Any = _MISSING) -> list[str]:
@@ -133,6 +203,11 @@ class _Reader:
     def obj(self, key: str, default: Any = _MISSING) -> _Reader:
         return _Reader(self.source, self._get(key, default), f"{self.where}.{key}" if self.where else key)
 
+    def each(self, key: str) -> dict[str, _Reader]:
+        """The members of the object at `key`, each as a reader, in file order."""
+        parent = self.obj(key)
+        return {name: parent.obj(name) for name in parent.data}
+
 
 def parse(text: str, source: str = RUNTIME_CONFIG_NAME) -> RuntimeConfig:
     """Parse the JSON text of a runtime config; RuntimeConfigError on anything unusable."""
@@ -148,52 +223,101 @@ def parse(text: str, source: str = RUNTIME_CONFIG_NAME) -> RuntimeConfig:
     if platform not in ("gcp", "local"):
         top.fail(f"expected gcp or local, got {platform!r}", "platform")
     spark, dbt, gx = top.obj("spark"), top.obj("dbt"), top.obj("gx")
-    jobs_reader = spark.obj("jobs")
-    jobs = {}
-    for name in jobs_reader.data:
-        job = jobs_reader.obj(name)
-        jobs[name] = SparkJob(
+    jobs = {
+        name: SparkJob(
             main_python_file_uri=job.text("main_python_file_uri"),
             python_file_uris=job.texts("python_file_uris"),
             jar_file_uris=job.texts("jar_file_uris"),
         )
-    dbt_vars = dbt.obj("vars", {}).data
-    datasets = top.mapping("datasets")
-    missing = {"raw", "staging", "marts"} - set(datasets)
-    if missing:
-        top.fail(f"lacks {sorted(missing)}", "datasets")
+        for name, job in spark.each("jobs").items()
+    }
+    datasets = _complete(top, "datasets", LAYERS)
+    domains = {name: _domain(entry) for name, entry in top.each("domains").items()}
+    for name, domain in domains.items():
+        for job in domain.spark_jobs:
+            if job not in jobs:
+                top.fail(f"names Spark job {job!r}, which spark.jobs lacks", f"domains.{name}.spark_jobs")
     return RuntimeConfig(
         schema_version=version,
         env=top.text("env"),
         platform=platform,
         project=top.text("project"),
         region=top.text("region"),
-        components=_components(top),
+        components=_complete(top, "components", ("jobs", "dbt", "gx")),
         labels=top.mapping("labels"),
         datasets=datasets,
         bigquery_location=top.text("bigquery_location"),
-        raw_table=top.text("raw_table"),
-        pubsub_topic=top.text("pubsub_topic"),
-        pubsub_subscription=top.text("pubsub_subscription"),
         spark=SparkRuntime(
             cluster_name=spark.text("cluster_name"),
             region=spark.text("region"),
             temp_bucket=spark.text("temp_bucket"),
             jobs=jobs,
         ),
-        dbt=DbtRuntime(project_path=dbt.text("project_path"), target=dbt.text("target"), vars=dict(dbt_vars)),
+        dbt=DbtRuntime(
+            project_path=dbt.text("project_path"),
+            target=dbt.text("target"),
+            vars=dict(dbt.obj("vars", {}).data),
+        ),
         gx=GxRuntime(suites_path=gx.text("suites_path")),
+        domains=domains,
         alert_emails=top.texts("alert_emails", []),
-        freshness_target_seconds=top.integer("freshness_target_seconds", 900),
     )
 
 
-def _components(top: _Reader) -> dict[str, str]:
-    components = top.mapping("components")
-    missing = {"jobs", "dbt", "gx"} - set(components)
+def _complete(top: _Reader, key: str, required: tuple[str, ...]) -> dict[str, str]:
+    values = top.mapping(key)
+    missing = sorted(set(required) - set(values))
     if missing:
-        top.fail(f"lacks {sorted(missing)}", "components")
-    return components
+        top.fail(f"lacks {missing}", key)
+    return values
+
+
+def _domain(entry: _Reader) -> DomainRuntime:
+    suites = {
+        name: GxSuiteRuntime(
+            file=suite.text("file"),
+            layer=suite.text("layer"),
+            table=suite.text("table"),
+            window_column=suite.optional_text("window_column"),
+        )
+        for name, suite in entry.each("gx_suites").items()
+    }
+    for name, suite in suites.items():
+        if suite.layer not in LAYERS:
+            entry.fail(f"expected one of {', '.join(LAYERS)}, got {suite.layer!r}", f"gx_suites.{name}.layer")
+    dags = {}
+    for dag_id, dag in entry.each("dags").items():
+        kind = dag.text("kind")
+        if kind not in ("daily", "freshness"):
+            dag.fail(f"expected daily or freshness, got {kind!r}", "kind")
+        dags[dag_id] = DagRuntime(
+            kind=kind,
+            schedule=dag.optional_text("schedule"),
+            retries=dag.integer("retries"),
+            paused=dag.boolean("paused"),
+            freshness_target_seconds=dag.optional_integer("freshness_target_seconds"),
+        )
+    return DomainRuntime(
+        owner=entry.text("owner"),
+        version=entry.text("version"),
+        description=entry.text("description"),
+        inputs=entry.texts("inputs"),
+        asset=entry.text("asset"),
+        input_assets=entry.texts("input_assets"),
+        lateness_days=entry.integer("lateness_days"),
+        raw_table=entry.optional_text("raw_table"),
+        pubsub_topic=entry.optional_text("pubsub_topic"),
+        pubsub_subscription=entry.optional_text("pubsub_subscription"),
+        staging_table=entry.optional_text("staging_table"),
+        rejects_table=entry.optional_text("rejects_table"),
+        staging_partition=entry.optional_text("staging_partition"),
+        marts=entry.texts("marts"),
+        pii_secret=entry.optional_text("pii_secret"),
+        spark_jobs=entry.texts("spark_jobs"),
+        dbt_select=entry.text("dbt_select"),
+        gx_suites=suites,
+        dags=dags,
+    )
 
 
 def component_tag(cfg: RuntimeConfig, name: str) -> str:
@@ -215,11 +339,9 @@ def load_for_dag(dag_file: str) -> RuntimeConfig | None:
 
     A DAG folder without a runtime config (a checkout, not a promoted release) declares no DAGs
     instead of failing to import; a config that exists but is broken raises, so the import error
-    shows in the Airflow UI. `ORDERS_RUNTIME_CONFIG` may point at another file.
+    shows in the Airflow UI. `PLATFORM_RUNTIME_CONFIG` may point at another file.
     """
-    path = Path(
-        os.environ.get("ORDERS_RUNTIME_CONFIG") or Path(dag_file).resolve().parent / RUNTIME_CONFIG_NAME
-    )
+    path = Path(os.environ.get(CONFIG_ENV) or Path(dag_file).resolve().parent / RUNTIME_CONFIG_NAME)
     if not path.is_file():
         log.warning(
             "%s: no %s at %s, so this file declares no DAG (promote a release)", dag_file, path.name, path
@@ -234,11 +356,11 @@ def bucket_root(dag_folder: Path) -> Path:
 
 
 def bucket_path(dag_folder: Path, relative: str) -> Path:
-    """A path the runtime config gives relative to the bucket root (e.g. `data/dbt/<release>`)."""
+    """A path the runtime config gives relative to the bucket root (e.g. `data/dbt/<digest>`)."""
     return bucket_root(dag_folder) / relative
 
 
 def local_warehouse(dag_folder: Path) -> Path:
-    """The local platform's warehouse: `ORDERS_LOCAL_WAREHOUSE`, else `<bucket root>/data/warehouse`."""
-    override = os.environ.get("ORDERS_LOCAL_WAREHOUSE")
+    """The local platform's warehouse: `PLATFORM_LOCAL_WAREHOUSE`, else `<bucket root>/data/warehouse`."""
+    override = os.environ.get(WAREHOUSE_ENV)
     return Path(override).resolve() if override else bucket_root(dag_folder) / "data" / "warehouse"

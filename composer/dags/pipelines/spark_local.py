@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from orders_platform.runtime import SparkJob
+from pipelines.runtime import SparkJob
 
 log = logging.getLogger(__name__)
 

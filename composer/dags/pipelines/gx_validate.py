@@ -1,10 +1,11 @@
-"""Validate tables with the release's Great Expectations suites (GX 1.x, ephemeral context).
+"""Validate tables with a domain's Great Expectations suites (GX 1.x, ephemeral context).
 
-The suites are JSON files (`gx/expectations/<suite>.json`, shipped to `data/gx/<release>/`), each an
-ExpectationSuite as GX serialises it, whose `meta.orders_table` says what it validates:
-`{"layer": "staging" | "marts", "table": "<name>", "window_column": "<DATE column>" (optional)}`.
-A window column limits validation to the run's days. Data arrives as pandas DataFrames (DuckDB
-locally, BigQuery on GCP), so the same suites run in both places and in tests.
+The suites are JSON files (`gx/expectations/<domain>/<suite>.json`, shipped to `data/gx/<digest>/`),
+each an ExpectationSuite as GX serialises it, named like its file. What a suite validates (layer,
+table, window column) comes from the domain's declaration through the runtime config's
+`domains.<d>.gx_suites`, so a DAG validates its own domain's suites and no other. A window column
+limits validation to the run's days. Data arrives as pandas DataFrames (DuckDB locally, BigQuery on
+GCP), so the same suites run in both places and in tests.
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orders_platform.metrics import emit
+from pipelines.metrics import emit
 
 log = logging.getLogger(__name__)
-SUITES_FOLDER = "expectations"
+DOCS_SITE = "pipelines"
 
 
 class SuiteError(ValueError):
@@ -57,29 +59,37 @@ class SuiteResult:
     failed_expectations: list[str]
 
 
-def load_suites(root: Path) -> list[SuiteSpec]:
-    """Every suite under `root/expectations/`, sorted by name."""
-    folder = root / SUITES_FOLDER
-    files = sorted(folder.glob("*.json"))
-    if not files:
-        raise SuiteError(f"{folder}: no suite files (*.json)")
+def load_suite(path: Path, table: TableRef) -> SuiteSpec:
+    """One suite file, checked: JSON, named like the file, a non-empty list of expectations."""
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SuiteError(f"{path}: cannot be read ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise SuiteError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    name = body.get("name") if isinstance(body, dict) else None
+    if name != path.stem:
+        raise SuiteError(f"{path}: name is {name!r}, expected the file name {path.stem!r}")
+    expectations = body.get("expectations")
+    if not isinstance(expectations, list) or not expectations:
+        raise SuiteError(f"{path}: expectations: expected a non-empty list")
+    return SuiteSpec(path=path, name=name, table=table, body=body)
+
+
+def load_suites(root: Path, suites: Mapping[str, Any]) -> list[SuiteSpec]:
+    """The suites a domain declares (`suites`: name -> runtime entry with file, layer, table,
+    window_column), read from their files under `root` (the release's gx folder), sorted by name."""
+    if not suites:
+        raise SuiteError(f"{root}: the domain declares no GX suite to validate")
     specs = []
-    for path in files:
-        try:
-            body = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise SuiteError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
-        name = body.get("name") if isinstance(body, dict) else None
-        if name != path.stem:
-            raise SuiteError(f"{path}: name is {name!r}, expected the file name {path.stem!r}")
-        expectations = body.get("expectations")
-        if not isinstance(expectations, list) or not expectations:
-            raise SuiteError(f"{path}: expectations: expected a non-empty list")
-        ref = (body.get("meta") or {}).get("orders_table")
-        if not isinstance(ref, dict) or ref.get("layer") not in ("staging", "marts") or not ref.get("table"):
-            raise SuiteError(f"{path}: meta.orders_table: expected {{layer: staging|marts, table: NAME}}")
-        table = TableRef(layer=ref["layer"], table=ref["table"], window_column=ref.get("window_column"))
-        specs.append(SuiteSpec(path=path, name=name, table=table, body=body))
+    for name, entry in sorted(suites.items()):
+        spec = load_suite(
+            root / entry.file,
+            TableRef(layer=entry.layer, table=entry.table, window_column=entry.window_column),
+        )
+        if spec.name != name:
+            raise SuiteError(f"{spec.path}: is suite {spec.name!r}, but the domain declares it as {name!r}")
+        specs.append(spec)
     return specs
 
 
@@ -94,7 +104,7 @@ def _context(docs_dir: Path | None) -> Any:
     if docs_dir is not None:
         docs_dir.mkdir(parents=True, exist_ok=True)
         context.add_data_docs_site(
-            site_name="orders",
+            site_name=DOCS_SITE,
             site_config={
                 "class_name": "SiteBuilder",
                 "store_backend": {
@@ -108,9 +118,10 @@ def _context(docs_dir: Path | None) -> Any:
 
 
 def validate(
-    frames: dict[str, Any], suites: list[SuiteSpec], docs_dir: Path | None = None
+    frames: dict[str, Any], suites: list[SuiteSpec], docs_dir: Path | None = None, domain: str | None = None
 ) -> list[SuiteResult]:
-    """Run each suite on `frames[suite.name]` (pandas); log a `gx_validation` line per suite.
+    """Run each suite on `frames[suite.name]` (pandas); log a `gx_validation` line per suite (with
+    the `domain` it belongs to).
 
     With `docs_dir`, GX Data Docs (HTML, `index.html`) are written there.
     """
@@ -118,7 +129,7 @@ def validate(
     from great_expectations.checkpoint.actions import UpdateDataDocsAction
 
     context = _context(docs_dir)
-    source = context.data_sources.add_pandas("orders")
+    source = context.data_sources.add_pandas("frames")
     results = []
     for spec in suites:
         try:
@@ -135,7 +146,7 @@ def validate(
         definition = context.validation_definitions.add(
             gx.ValidationDefinition(name=spec.name, data=batch, suite=suite)
         )
-        actions: list[Any] = [UpdateDataDocsAction(name="docs", site_names=["orders"])] if docs_dir else []
+        actions: list[Any] = [UpdateDataDocsAction(name="docs", site_names=[DOCS_SITE])] if docs_dir else []
         checkpoint = context.checkpoints.add(
             gx.Checkpoint(
                 name=f"{spec.name}_checkpoint", validation_definitions=[definition], actions=actions
@@ -160,6 +171,7 @@ def validate(
         )
         emit(
             "gx_validation",
+            domain=domain,
             suite=result.suite,
             success=result.success,
             evaluated=result.evaluated,
