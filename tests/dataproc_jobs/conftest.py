@@ -1,4 +1,4 @@
-"""One Spark local session for the whole test session, with the UDF jar built from this repo."""
+"""One Spark local session for the whole test session, with the jars built from this repo."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from dataproc_jobs.build import build
 
 @pytest.fixture(scope="session")
 def built_jobs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The release's Spark artifacts, built once (entry point, zip, jar, jobs.json)."""
+    """The release's Spark artifacts, built once (entry points, zips, jars, jobs.json)."""
     out = tmp_path_factory.mktemp("jobs")
     build(out)
     return out
@@ -23,7 +23,7 @@ def built_jobs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def spark(built_jobs: Path) -> Iterator[object]:
-    """A small local[2] SparkSession with orders-udfs.jar on its classpath."""
+    """A small local[2] SparkSession with every built jar on its classpath."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     # py4j logs while closing at interpreter exit, after pytest closed its capture streams.
     logging.getLogger("py4j").setLevel(logging.WARNING)
@@ -32,7 +32,7 @@ def spark(built_jobs: Path) -> Iterator[object]:
     session = (
         SparkSession.builder.master("local[2]")
         .appName("tests-dataproc-jobs")
-        .config("spark.jars", str(built_jobs / "orders-udfs.jar"))
+        .config("spark.jars", ",".join(str(p) for p in sorted(built_jobs.glob("*.jar"))))
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.default.parallelism", "2")

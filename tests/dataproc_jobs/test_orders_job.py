@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -12,11 +10,22 @@ from typing import Any
 
 import pytest
 
-from dataproc_jobs.orders.job import JobArgs, parse_args, run
-from dataproc_jobs.orders.pii import PiiKeyError
+from dataproc_jobs.common import job
+from dataproc_jobs.common.cli import JobArgs
+from dataproc_jobs.common.pii import PiiKeyError, hmac_sha256_hex
+from dataproc_jobs.orders import sample
+from dataproc_jobs.orders.job import SPEC
+from platform_model.domain import load_domains
+from tests.dataproc_jobs.helpers import DAY, KEY, contract_types, expected_hash, rows, write_day
+from tests.dataproc_jobs.helpers import job_args as _job_args
 
-DAY = dt.date(2026, 1, 15)
-KEY = "test-key-not-secret"
+
+def run(spark: Any, args: JobArgs) -> dict[str, Any]:
+    return job.run(spark, SPEC, args)
+
+
+def job_args(tmp: Path, **over: Any) -> JobArgs:
+    return _job_args(tmp, "--pii-key-source", "env:TEST_ORDERS_PII_KEY", **over)
 
 
 def ev(event_id: str, time: str, status: str = "paid", **over: Any) -> dict[str, Any]:
@@ -34,13 +43,6 @@ def ev(event_id: str, time: str, status: str = "paid", **over: Any) -> dict[str,
     }
     record.update(over)
     return record
-
-
-def write_day(raw: Path, day: str, lines: list[Any]) -> None:
-    folder = raw / f"ingest_date={day}"
-    folder.mkdir(parents=True, exist_ok=True)
-    text = "\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines)
-    (folder / "part-00000.jsonl").write_text(text + "\n", encoding="utf-8")
 
 
 def scenario(raw: Path) -> None:
@@ -78,37 +80,6 @@ def scenario(raw: Path) -> None:
     write_day(raw, "2026-01-12", [ev("x2", "2026-01-12T10:00:00Z")])
     # A later ingest day (a backfill sees it): e8 arrived on time for 01-15, x3 is the next window's.
     write_day(raw, "2026-01-16", [ev("e8", "2026-01-15T23:00:00Z"), ev("x3", "2026-01-16T01:00:00Z")])
-
-
-def job_args(tmp: Path, **over: Any) -> JobArgs:
-    args = parse_args(
-        [
-            "--date",
-            DAY.isoformat(),
-            "--input",
-            str(tmp / "raw"),
-            "--output",
-            str(tmp / "staging"),
-            "--rejects",
-            str(tmp / "rejects"),
-            "--pii-key-source",
-            "env:TEST_ORDERS_PII_KEY",
-            "--metrics-out",
-            str(tmp / "metrics.json"),
-        ]
-    )
-    return JobArgs(**{**args.__dict__, **over})
-
-
-def rows(spark: Any, path: Path) -> list[dict[str, Any]]:
-    return sorted(
-        (r.asDict() for r in spark.read.parquet(str(path)).collect()),
-        key=lambda r: json.dumps(r, sort_keys=True, default=str),
-    )
-
-
-def expected_hash(email: str) -> str:
-    return hmac.new(KEY.encode(), email.strip().lower().encode(), hashlib.sha256).hexdigest()
 
 
 @pytest.fixture
@@ -229,19 +200,18 @@ def test_rerun_after_input_changes_leaves_nothing_stale(
 
 
 def test_sample_data_is_accounted_for(spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dataproc_jobs.sample_data import generate
-
     monkeypatch.setenv("TEST_ORDERS_PII_KEY", KEY)
-    (summary,) = generate(tmp_path / "raw", DAY, rows=600, days=1, seed=3)
+    summary = sample.write_day(tmp_path / "raw", DAY, rows=600, seed=3, lateness_days=2)
     metrics = run(spark, job_args(tmp_path))
     assert metrics["records_in"] == summary.rows == 600
-    assert metrics["records_out"] == summary.unique_valid
+    assert metrics["records_out"] == summary.staged
     assert metrics["rejected_by_reason"] == {
         "malformed": summary.malformed,
         "late": summary.late,
-        "superseded": summary.duplicates,
+        "superseded": summary.superseded,
     }
-    assert summary.malformed and summary.late and summary.duplicates
+    assert metrics["records_deduplicated"] == 0  # orders keeps every superseded version as a reject
+    assert summary.malformed and summary.late and summary.superseded
 
 
 def test_missing_pii_key_is_a_clear_error(
@@ -295,7 +265,35 @@ def test_bad_arguments_exit_2_with_one_line(
     argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exc:
-        parse_args(argv)
+        job.parse(SPEC, argv)
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and needle in err and "Traceback" not in err
+
+
+def test_outputs_have_the_contract_columns_and_types(spark: Any, ran: tuple[Path, dict[str, Any]]) -> None:
+    tmp, _ = ran
+    domain = load_domains()["orders"]
+    assert domain.staging is not None and domain.rejects is not None
+    for path, table in ((tmp / "staging", domain.staging), (tmp / "rejects", domain.rejects)):
+        written, declared = contract_types(spark, path, table.columns)
+        assert written == declared, table.table
+        required = [c.name for c in table.columns if c.mode == "REQUIRED"]
+        assert not [(r, n) for r in rows(spark, path) for n in required if r[n] is None], table.table
+
+
+def test_java_udf_and_spark_sql_hash_alike(spark: Any, ran: tuple[Path, dict[str, Any]]) -> None:
+    # The customers job hashes in Spark SQL: equal e-mails must give equal hashes in both domains.
+    from pyspark.sql import functions as F
+
+    long_key = "k" * 100  # longer than the SHA-256 block: hashed first, in both implementations
+    values = ["ada@example.com", "  Ada@Example.COM\t", "émile@exämple.org", "", "   ", None]
+    df = spark.createDataFrame([(v,) for v in values], "v string")
+    for key in (KEY, long_key):
+        got = df.select(
+            F.call_function("pii_hash", F.col("v"), F.lit(key)).alias("java"),
+            hmac_sha256_hex(F.col("v"), key).alias("sql"),
+        ).collect()
+        assert [(r.java, r.sql) for r in got] == [
+            (h, h) for h in (expected_hash(v, key) if v and v.strip() else None for v in values)
+        ]
