@@ -12,7 +12,8 @@ has its entry point `dataproc_jobs/entrypoints/<job>.py` and its package `datapr
   only its artifacts;
 - every jar whose Java sources it finds under `dataproc_jobs/java/<jar>/src`, compiled with the machine's
   JDK (`javac --release <env.dataproc.java_release>` against pyspark's jars, then `jar`);
-- `jobs.json`: `{"jobs": {"<job>": {"main": "<job>.py", "py_files": [...], "jars": [...], "connectors": [...]}}}`.
+- `jobs.json`: `{"jobs": {"<job>": {"main": "<job>.py", "py_files": ["<package>.zip"], "jars": [...],
+  "connectors": [...]}}}`.
 
 Paths in jobs.json are relative to OUTDIR; connectors are keys of env.dataproc.connectors (their jars
 are referenced by URI from the environment file, never copied). The build is deterministic: the same
