@@ -1,9 +1,11 @@
-"""Cross-layer checks: a small release on which everything agrees, then one thing broken at a time."""
+"""Cross-layer checks: a small two-domain release on which everything agrees, then one fault at a time."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,19 +14,19 @@ from typing import Any
 import pytest
 import yaml
 
-from deployer.errors import ConfigError, Refused
-from deployer.release import GitInfo, Manifest, component_digest, file_entry, release_id_of
-from policies.crosslayer import Finding, run_checks
+from platform_model.errors import ConfigError, Refused
+from platform_model.manifest import COMPONENTS, GitInfo, Manifest, component_digest, file_entry, release_id_of
+from policies.crosslayer import CHECKS, Finding, format_findings, run_checks
 from tests.policies.conftest import FIXTURES
 
 BASE = FIXTURES / "crosslayer"
 REPO_ROOT = Path(__file__).resolve().parents[2]
-ENVS = ("dev", "local", "local-prod", "prod", "staging")
+GCP = ("dev", "prod", "staging")
 
 
 @dataclass
 class Tree:
-    """A writable copy of the fixture release and stacks."""
+    """A writable copy of the fixture release, its stack and the repository's environments."""
 
     release: Path
     stacks: Path
@@ -47,11 +49,28 @@ class Tree:
         change(data)
         path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
+    def edit_json(self, rel: str, change: Callable[[Any], None]) -> None:
+        path = self.release / rel
+        data = json.loads(path.read_text(encoding="utf-8"))
+        change(data)
+        path.write_text(json.dumps(data), encoding="utf-8")
+
     def edit_stack(self, change: Callable[[dict[str, Any]], None]) -> None:
         path = self.stacks / "dev" / "cdk.tf.json"
         data = json.loads(path.read_text(encoding="utf-8"))
         change(data["resource"])
         path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+
+    def edit_env(self, name: str, change: Callable[[str], str]) -> Path:
+        path = self.environments / f"{name}.yaml"
+        path.write_text(change(path.read_text(encoding="utf-8")), encoding="utf-8")
+        return path
+
+    def only_gcp(self, keep: str) -> None:
+        """Leave one GCP environment, so the DAGs are loaded once."""
+        for name in GCP:
+            if name != keep:
+                (self.environments / f"{name}.yaml").unlink()
 
 
 @pytest.fixture
@@ -62,10 +81,9 @@ def tree(tmp_path: Path) -> Tree:
     return Tree(tmp_path / "release", tmp_path / "stacks", tmp_path / "environments")
 
 
-def _columns(data: Any, model: str) -> list[dict[str, Any]]:
-    (node,) = [m for m in data["models"] if m["name"] == model]
-    columns: list[dict[str, Any]] = node["columns"]
-    return columns
+def _node(data: Any, kind: str, name: str) -> dict[str, Any]:
+    (node,) = [n for n in data[kind] if n["name"] == name]
+    return node  # type: ignore[no-any-return]
 
 
 def _column(columns: list[dict[str, Any]], name: str) -> dict[str, Any]:
@@ -73,26 +91,59 @@ def _column(columns: list[dict[str, Any]], name: str) -> dict[str, Any]:
     return col
 
 
+def _disable(domain: str) -> Callable[[str], str]:
+    return lambda text: text + f"domains:\n  {domain}: {{enabled: false}}\n"
+
+
 @pytest.mark.slow
 def test_the_fixture_release_passes_every_check(tree: Tree) -> None:
-    assert run_checks(tree.release, environments_dir=tree.environments, stacks_dir=tree.stacks) == []
+    findings = run_checks(tree.release, environments_dir=tree.environments, stacks_dir=tree.stacks)
+    assert [str(f) for f in findings] == []
 
 
 @pytest.mark.slow
 def test_the_repository_passes_every_check() -> None:
     findings = run_checks(REPO_ROOT)
-    assert [str(f) for f in findings] == []
+    assert format_findings(findings) == []
+
+
+def test_unknown_check_and_release_without_domains(tree: Tree) -> None:
+    with pytest.raises(ConfigError, match=r"--only: unknown check\(s\) nope"):
+        run_checks(tree.release, environments_dir=tree.environments, stacks_dir=tree.stacks, only=["nope"])
+    shutil.rmtree(tree.release / "domains")
+    with pytest.raises(ConfigError, match="domains: no such folder"):
+        tree.run("gx-suites")
+
+
+def test_a_bad_domain_file_is_one_config_error(tree: Tree) -> None:
+    tree.edit_yaml("domains/orders.yaml", lambda d: d["event"]["columns"][0].update(type="VARCHAR"))
+    with pytest.raises(ConfigError, match=r"orders\.yaml: event\.columns\.0\.type"):
+        tree.run("pii-tags")
+
+
+def test_policies_import_no_deployer_module() -> None:
+    code = (
+        "import sys, policies.crosslayer, policies.checkov_run, policies.code_scan; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'deployer'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT
+    )
+    assert out.stdout.strip() == "[]"
 
 
 # -- pii-tags --------------------------------------------------------------------------------------
 
-MART = "dbt/models/marts/customer_value.yml"
-STG = "dbt/models/staging/stg_orders.yml"
+MART = "dbt/models/orders/customer_value.yml"
+STG = "dbt/models/orders/stg_orders.yml"
 
 
 def test_pii_column_without_policy_tag(tree: Tree) -> None:
     tree.edit_yaml(
-        MART, lambda d: _column(_columns(d, "customer_value"), "customer_email_hash").pop("policy_tags")
+        MART,
+        lambda d: _column(_node(d, "models", "customer_value")["columns"], "customer_email_hash").pop(
+            "policy_tags"
+        ),
     )
     assert tree.run("pii-tags") == [
         f"{MART}: model customer_value, column customer_email_hash: "
@@ -102,7 +153,7 @@ def test_pii_column_without_policy_tag(tree: Tree) -> None:
 
 def test_pii_column_with_the_wrong_tag(tree: Tree) -> None:
     def change(data: Any) -> None:
-        _column(_columns(data, "stg_orders"), "customer_email_hash")["policy_tags"] = [
+        _column(_node(data, "models", "stg_orders")["columns"], "customer_email_hash")["policy_tags"] = [
             "{{ var('policy_tags')['PII Name'] }}"
         ]
 
@@ -115,21 +166,23 @@ def test_pii_column_with_the_wrong_tag(tree: Tree) -> None:
 
 def test_tag_no_taxonomy_defines(tree: Tree) -> None:
     def change(data: Any) -> None:
-        _column(_columns(data, "customer_value"), "value_eur")["policy_tags"] = [
+        _column(_node(data, "models", "customer_value")["columns"], "value_eur")["policy_tags"] = [
             '{{ var("policy_tags")["PII Phone"] }}'
         ]
 
     tree.edit_yaml(MART, change)
+    envs = sorted(p.stem for p in tree.environments.glob("*.yaml"))
+    assert len(envs) >= 4
     assert tree.run("pii-tags") == sorted(
         f"{MART}: model customer_value, column value_eur: policy tag 'PII Phone' is not in the taxonomy of "
         f"{tree.environments / env}.yaml"
-        for env in ENVS
+        for env in envs
     )
 
 
 def test_literal_tag_and_meta_marked_column(tree: Tree) -> None:
     def change(data: Any) -> None:
-        columns = _columns(data, "customer_value")
+        columns = _node(data, "models", "customer_value")["columns"]
         _column(columns, "customer_email_hash")["policy_tags"] = [
             "projects/p/locations/eu/taxonomies/1/policyTags/2"
         ]
@@ -145,61 +198,94 @@ def test_literal_tag_and_meta_marked_column(tree: Tree) -> None:
 
 
 def test_taxonomy_of_one_environment_lacks_a_tag(tree: Tree) -> None:
-    staging = tree.environments / "staging.yaml"
-    text = staging.read_text(encoding="utf-8")
-    staging.write_text(
-        "\n".join(ln for ln in text.splitlines() if "PII Email" not in ln) + "\n", encoding="utf-8"
+    staging = tree.edit_env(
+        "staging", lambda t: "\n".join(ln for ln in t.splitlines() if "PII Email" not in ln) + "\n"
     )
     missing = f"policy tag 'PII Email' is not in the taxonomy of {staging}"
     assert tree.run("pii-tags") == sorted(
         [
-            f"contracts/orders.yaml: event.customer_email: {missing}",
-            f"contracts/orders.yaml: staging.customer_email_hash: {missing}",
-            f"contracts/orders.yaml: marts.customer_value.customer_email_hash: {missing}",
+            f"domains/orders.yaml: event.columns.customer_email.pii: {missing}",
+            f"domains/orders.yaml: staging.columns.customer_email_hash.pii: {missing}",
+            f"domains/orders.yaml: marts.customer_value.columns.customer_email_hash.pii: {missing}",
             f"{MART}: model customer_value, column customer_email_hash: {missing}",
             f"{STG}: model stg_orders, column customer_email_hash: {missing}",
         ]
     )
 
 
+def test_a_domain_switched_off_needs_no_tag_of_that_environment(tree: Tree) -> None:
+    def no_name_tag(text: str) -> str:
+        return "\n".join(ln for ln in text.splitlines() if "PII Name" not in ln) + "\n"
+
+    tree.edit_env("prod", no_name_tag)
+    assert len(tree.run("pii-tags")) == 4  # customers' contract (3 columns) and its mart need PII Name
+    tree.edit_env("prod", _disable("customers"))
+    assert tree.run("pii-tags") == []
+
+
 # -- spark-artifacts -------------------------------------------------------------------------------
 
-DAG = "dags/clean_daily.py"
 
-
-@pytest.mark.slow
-def test_dag_referencing_a_job_the_release_lacks(tree: Tree) -> None:
-    dag = tree.release / DAG
-    dag.write_text(dag.read_text(encoding="utf-8").replace('SPARK_JOB = "clean"', 'SPARK_JOB = "enrich"'))
+def test_domain_job_missing_from_jobs_json(tree: Tree) -> None:
+    tree.edit_json("jobs/jobs.json", lambda d: d["jobs"].pop("customers_clean"))
     assert tree.run("spark-artifacts") == [
-        f"{DAG}: does not load with the runtime config of dev: KeyError: 'enrich'",
-        "jobs/clean.py: in the release, but no DAG task uses it",
-        "jobs/jobs.json: job 'clean' is run by no DAG task",
-        "jobs/lib.zip: in the release, but no DAG task uses it",
-        "jobs/udf.jar: in the release, but no DAG task uses it",
+        "dags/: not loaded with Airflow: no runtime config renders while a declared job is missing "
+        "from jobs/jobs.json",
+        "domains/customers.yaml: spark_jobs.customers_clean: not in jobs/jobs.json of the release "
+        "(it has: orders_clean)",
     ]
 
 
+def test_built_job_that_differs_from_its_declaration(tree: Tree) -> None:
+    def change(data: Any) -> None:
+        data["jobs"]["orders_clean"].update(py_files=["shared.zip"], jars=[], connectors=["spark-kafka"])
+
+    tree.edit_json("jobs/jobs.json", change)
+    findings = tree.run("spark-artifacts")
+    assert findings[:3] == [
+        "domains/orders.yaml: spark_jobs.orders_clean.connectors: spark-bigquery is not a connector of "
+        "jobs/jobs.json",
+        "domains/orders.yaml: spark_jobs.orders_clean.jars: orders-udfs.jar is not a jar of jobs/jobs.json",
+        "domains/orders.yaml: spark_jobs.orders_clean: jobs/jobs.json ships ['shared.zip'], not the package "
+        "orders.zip",
+    ]
+    # The connector no environment defines stops the runtime config of every GCP environment.
+    renders = findings[3:]
+    assert [f.split(":")[1].strip() for f in renders] == [
+        f"cannot render the runtime config of {e}" for e in GCP
+    ]
+    assert all("needs connector 'spark-kafka', which dataproc.connectors of" in f for f in renders)
+
+
+def test_no_gcp_environment_to_load_the_dags_for(tree: Tree) -> None:
+    for name in GCP:
+        (tree.environments / f"{name}.yaml").unlink()
+    assert tree.run("spark-artifacts") == [f"{tree.environments}/: no gcp environment to load the DAGs for"]
+
+
 @pytest.mark.slow
-def test_artifacts_missing_foreign_and_unused(tree: Tree) -> None:
-    jobs = tree.release / "jobs" / "jobs.json"
-    spec = json.loads(jobs.read_text(encoding="utf-8"))
-    spec["jobs"]["clean"]["jars"].append("missing.jar")
-    spec["jobs"]["unused"] = {"main": "unused.py", "py_files": [], "jars": [], "connectors": []}
-    jobs.write_text(json.dumps(spec), encoding="utf-8")
+def test_dag_referencing_artifacts_the_release_lacks(tree: Tree) -> None:
+    tree.only_gcp("dev")
+    tree.edit_json("jobs/jobs.json", lambda d: d["jobs"]["orders_clean"]["jars"].append("missing.jar"))
+    tree.edit_json(
+        "jobs/jobs.json",
+        lambda d: d["jobs"].update(
+            unused={"main": "unused.py", "py_files": [], "jars": [], "connectors": []}
+        ),
+    )
     (tree.release / "jobs" / "unused.py").write_text("print('never run')\n", encoding="utf-8")
     (tree.release / "jobs" / "orphan.jar").write_text("jar\n", encoding="utf-8")
-    dag = tree.release / DAG
+    dag = tree.release / "dags" / "customers.py"
     dag.write_text(
         dag.read_text(encoding="utf-8").replace(
-            '"jar_file_uris": job["jar_file_uris"],',
-            '"jar_file_uris": [*job["jar_file_uris"], "gs://someone-else/tools.jar"],',
+            'domain_dags("customers", globals())',
+            'domain_dags("customers", globals(), extra_jars=("gs://someone-else/tools.jar",))',
         )
     )
     assert tree.run("spark-artifacts") == [
-        f"{DAG}: DAG clean_daily, task clean: pyspark_job.jar_file_uris is gs://someone-else/tools.jar, "
-        "which is neither a release artifact nor a connector of dev",
-        f"{DAG}: DAG clean_daily, task clean: pyspark_job.jar_file_uris is jobs/missing.jar, "
+        "dags/customers.py: DAG customers_daily, task customers_clean: pyspark_job.jar_file_uris is "
+        "gs://someone-else/tools.jar, which is neither a release artifact nor a connector of dev",
+        "dags/orders.py: DAG orders_daily, task orders_clean: pyspark_job.jar_file_uris is jobs/missing.jar, "
         "which the release does not contain",
         "jobs/jobs.json: job 'unused' is run by no DAG task",
         "jobs/orphan.jar: in the release, but no DAG task uses it",
@@ -207,39 +293,141 @@ def test_artifacts_missing_foreign_and_unused(tree: Tree) -> None:
     ]
 
 
-def test_connector_no_gcp_environment_defines(tree: Tree) -> None:
-    jobs = tree.release / "jobs" / "jobs.json"
-    jobs.write_text(jobs.read_text(encoding="utf-8").replace('"spark-bigquery"', '"spark-kafka"'))
+@pytest.mark.slow
+def test_dag_file_that_does_not_load_and_a_declared_dag_no_file_defines(tree: Tree) -> None:
+    tree.only_gcp("prod")
+    dag = tree.release / "dags" / "customers.py"
+    dag.write_text(dag.read_text(encoding="utf-8").replace('"customers"', '"client"'))  # declares nothing
+    (tree.release / "dags" / "orders.py").write_text(
+        '"""The orders domain\'s DAGs (airflow DAG file), with a typo."""\n\n'
+        "from fixture_lib import domain_dags\n\n"
+        "raise RuntimeError('broken on purpose')\n",
+        encoding="utf-8",
+    )
     findings = tree.run("spark-artifacts")
-    assert len(findings) == 3  # one per gcp environment; the DAGs are not loaded without a config
-    assert all("needs connector 'spark-kafka', which dataproc.connectors of" in f for f in findings)
+    assert (
+        "dags/orders.py: does not load with the runtime config of prod: RuntimeError: broken on purpose"
+        in findings
+    )
+    assert (
+        "domains/customers.yaml: dags.daily: no DAG file of the release defines DAG customers_daily "
+        "(loaded with the runtime config of prod)"
+    ) in findings
+    assert not any("orders_daily" in f for f in findings)  # its file does not load: said once, above
+    assert "jobs/jobs.json: job 'customers_clean' is run by no DAG task" in findings
+
+
+@pytest.mark.slow
+def test_the_dags_are_loaded_for_every_gcp_environment(tree: Tree) -> None:
+    tree.edit_env("prod", _disable("customers"))
+    tree.edit_json("jobs/jobs.json", lambda d: d["jobs"]["orders_clean"]["jars"].append("missing.jar"))
+    assert tree.run("spark-artifacts") == [
+        "dags/orders.py: DAG orders_daily, task orders_clean: pyspark_job.jar_file_uris is jobs/missing.jar, "
+        "which the release does not contain",
+    ]
+    # customers runs in dev and staging only: its DAG defined there is enough.
+    dag = tree.release / "dags" / "customers.py"
+    dag.write_text(
+        dag.read_text(encoding="utf-8").replace("globals())", 'globals(), extra_jars=("gs://x/y.jar",))')
+    )
+    findings = tree.run("spark-artifacts")
+    assert (
+        "dags/customers.py: DAG customers_daily, task customers_clean: pyspark_job.jar_file_uris is "
+        "gs://x/y.jar, which is neither a release artifact nor a connector of dev, staging"
+    ) in findings
+
+
+# -- gx-suites -------------------------------------------------------------------------------------
+
+
+def test_declared_suite_missing_and_undeclared_suite(tree: Tree) -> None:
+    suites = tree.release / "gx" / "expectations"
+    (suites / "orders" / "orders_staging.json").rename(suites / "orders" / "orders_daily.json")
+    assert tree.run("gx-suites") == [
+        "domains/orders.yaml: gx_suites.orders_staging: gx/expectations/orders/orders_staging.json is not in "
+        "the release",
+        "gx/expectations/orders/orders_daily.json: not declared in domains/orders.yaml (gx_suites), "
+        "so no DAG validates it",
+    ]
+
+
+def test_suite_that_is_not_one(tree: Tree) -> None:
+    suites = tree.release / "gx" / "expectations"
+    (suites / "orders" / "orders_staging.json").write_text("{not json", encoding="utf-8")
+    (suites / "customers" / "dim_customers.json").write_text('{"name": "customers_dim"}', encoding="utf-8")
+    assert tree.run("gx-suites") == [
+        "gx/expectations/customers/dim_customers.json: names itself 'customers_dim', not 'dim_customers'",
+        "gx/expectations/orders/orders_staging.json: is not valid JSON",
+    ]
+
+
+# -- dbt-selectors ---------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_selector_that_selects_nothing(tree: Tree) -> None:
+    tree.edit_yaml("domains/customers.yaml", lambda d: d.update(dbt={"select": "path:models/crm"}))
+    assert tree.run("dbt-selectors") == [
+        "domains/customers.yaml: dbt.select: 'path:models/crm' selects no model of the release's dbt project",
+        "domains/customers.yaml: marts.dim_customers: 'path:models/crm' (dbt.select) does not select model "
+        "dim_customers, so no DAG of the domain builds it",
+    ]
+
+
+@pytest.mark.slow
+def test_selectors_that_overlap_or_that_dbt_refuses(tree: Tree) -> None:
+    tree.edit_yaml("domains/orders.yaml", lambda d: d.update(dbt={"select": "path:models"}))
+    findings = tree.run("dbt-selectors")
+    assert findings == [
+        "domains/orders.yaml: dbt.select: selects model dim_customers, which domain 'customers' selects too "
+        "(two DAGs would build it)"
+    ]
+    tree.edit_yaml("domains/orders.yaml", lambda d: d.update(dbt={"select": "nosuchmethod:x"}))
+    (finding,) = tree.run("dbt-selectors")
+    assert finding.startswith("domains/orders.yaml: dbt.select: 'nosuchmethod:x' is refused by dbt: ")
+
+
+@pytest.mark.slow
+def test_dbt_project_that_does_not_parse(tree: Tree) -> None:
+    (tree.release / "dbt" / "models" / "orders" / "stg_orders.sql").write_text(
+        "select * from {{ ref('nowhere') }}\n", encoding="utf-8"
+    )
+    (finding,) = tree.run("dbt-selectors")
+    assert finding.startswith("dbt/: dbt cannot parse the project: ")
+    assert "nowhere" in finding
 
 
 # -- contract-evolution ----------------------------------------------------------------------------
 
-CONTRACT = "contracts/orders.yaml"
+CONTRACT = "domains/orders.yaml"
 
 
 def _previous_release(tree: Tree) -> tuple[Path, str]:
-    """A built release holding the fixture's (unchanged) contract, as `deployer release build` lays it out."""
-    data = (BASE / "release" / CONTRACT).read_bytes()
-    entries = [file_entry(CONTRACT, data)]
+    """A built release holding the fixture's (unchanged) domain files, laid out as a release build does."""
+    files = {
+        p.relative_to(BASE / "release").as_posix(): p.read_bytes()
+        for p in (BASE / "release" / "domains").glob("*")
+    }
+    entries = [file_entry(rel, data) for rel, data in sorted(files.items())]
     manifest = Manifest(
         release=release_id_of(entries),
         created="2026-01-01T00:00:00Z",
         builder="test",
         git=GitInfo(commit=None, dirty=None),
-        components={"contracts": component_digest(entries, "contracts")},
+        components={
+            c: component_digest([e for e in entries if e.path.startswith(c + "/")], c) for c in COMPONENTS
+        },
         files=entries,
     )
     folder = tree.release.parent / "previous"
-    (folder / "files" / "contracts").mkdir(parents=True)
-    (folder / "files" / CONTRACT).write_bytes(data)
+    for rel, data in files.items():
+        (folder / "files" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / "files" / rel).write_bytes(data)
     (folder / "manifest.json").write_bytes(manifest.to_bytes())
     return folder / "manifest.json", manifest.release
 
 
-def _edit_contract(tree: Tree, change: Callable[[Any], None], version: int | None = None) -> None:
+def _edit_contract(tree: Tree, change: Callable[[Any], None], version: str | None = None) -> None:
     def edit(data: Any) -> None:
         change(data)
         if version is not None:
@@ -248,10 +436,10 @@ def _edit_contract(tree: Tree, change: Callable[[Any], None], version: int | Non
     tree.edit_yaml(CONTRACT, edit)
 
 
-def _migration(tree: Tree, version: int, changes: list[dict[str, str]]) -> None:
-    path = tree.release / "contracts" / "migrations" / f"orders-{version}.yaml"
+def _migration(tree: Tree, major: int, changes: list[dict[str, str]]) -> None:
+    path = tree.release / "domains" / "migrations" / f"orders-{major}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump({"domain": "orders", "changes": changes}), encoding="utf-8")
+    path.write_text(yaml.safe_dump({"changes": changes}), encoding="utf-8")
 
 
 def _drop(section: str, column: str) -> Callable[[Any], None]:
@@ -261,8 +449,10 @@ def _drop(section: str, column: str) -> Callable[[Any], None]:
     return change
 
 
-def test_unchanged_contract_passes(tree: Tree) -> None:
+def test_unchanged_contract_passes_and_a_minor_bump_is_fine(tree: Tree) -> None:
     previous, _ = _previous_release(tree)
+    assert tree.run("contract-evolution", previous) == []
+    _edit_contract(tree, lambda d: None, version="1.1")
     assert tree.run("contract-evolution", previous) == []
 
 
@@ -270,22 +460,22 @@ def test_removed_column_is_refused_without_migration(tree: Tree) -> None:
     previous, rid = _previous_release(tree)
     _edit_contract(tree, _drop("staging", "amount_cents"))
     assert tree.run("contract-evolution", previous) == [
-        f"{CONTRACT}: staging.amount_cents: removed (was INT64 REQUIRED) since {rid}: bump version to 2 and "
-        "declare it in contracts/migrations/orders-2.yaml (change: removed) or undo it"
+        f"{CONTRACT}: staging.amount_cents: removed (was INT64 REQUIRED) since {rid}: bump the major version "
+        "to 2.0 and declare it in domains/migrations/orders-2.yaml (change: removed) or undo it"
     ]
 
 
-def test_removed_column_passes_with_version_bump_and_migration(tree: Tree) -> None:
+def test_removed_column_passes_with_major_bump_and_migration(tree: Tree) -> None:
     previous, _ = _previous_release(tree)
-    _edit_contract(tree, _drop("staging", "amount_cents"), version=2)
+    _edit_contract(tree, _drop("staging", "amount_cents"), version="2.0")
     _migration(tree, 2, [{"section": "staging", "column": "amount_cents", "change": "removed"}])
     assert tree.run("contract-evolution", previous) == []
 
 
-def test_migration_without_version_bump_does_not_count(tree: Tree) -> None:
+def test_migration_without_major_bump_does_not_count(tree: Tree) -> None:
     previous, _ = _previous_release(tree)
-    _edit_contract(tree, _drop("staging", "amount_cents"))
-    _migration(tree, 1, [{"section": "staging", "column": "amount_cents", "change": "removed"}])
+    _edit_contract(tree, _drop("staging", "amount_cents"), version="1.1")
+    _migration(tree, 2, [{"section": "staging", "column": "amount_cents", "change": "removed"}])
     assert len(tree.run("contract-evolution", previous)) == 1
 
 
@@ -299,14 +489,15 @@ def test_renamed_and_retyped_columns(tree: Tree) -> None:
             if col["name"] == "amount_cents":
                 col["type"] = "NUMERIC"
 
-    _edit_contract(tree, change, version=2)
+    _edit_contract(tree, change, version="2.0")
+    declare = "declare it in domains/migrations/orders-2.yaml"
     assert tree.run("contract-evolution", previous) == [
         f"{CONTRACT}: event.amount_cents: retyped (INT64 REQUIRED -> NUMERIC REQUIRED) since {rid}: "
-        "declare it in contracts/migrations/orders-2.yaml (change: retyped) or undo it",
+        f"{declare} (change: retyped) or undo it",
         f"{CONTRACT}: event.event_id: removed (was STRING REQUIRED) since {rid}: "
-        "declare it in contracts/migrations/orders-2.yaml (change: removed) or undo it",
-        f"{CONTRACT}: event.id: added required (new STRING REQUIRED column without default) since {rid}: "
-        "declare it in contracts/migrations/orders-2.yaml (change: added_required) or undo it",
+        f"{declare} (change: removed) or undo it",
+        f"{CONTRACT}: event.id: added required (new STRING REQUIRED column) since {rid}: "
+        f"{declare} (change: added_required) or undo it",
     ]
     _migration(
         tree,
@@ -319,28 +510,20 @@ def test_renamed_and_retyped_columns(tree: Tree) -> None:
     assert tree.run("contract-evolution", previous) == []
 
 
-def test_added_columns(tree: Tree) -> None:
+def test_added_columns_and_mode_changes(tree: Tree) -> None:
     previous, rid = _previous_release(tree)
 
-    def add(*columns: dict[str, Any]) -> Callable[[Any], None]:
-        return lambda data: data["staging"]["columns"].extend(columns)
+    def add(mode: str) -> Callable[[Any], None]:
+        return lambda d: d["staging"]["columns"].append(
+            {"name": "coupon", "type": "STRING", "mode": mode, "description": "x"}
+        )
 
-    _edit_contract(tree, add({"name": "coupon", "type": "STRING", "mode": "NULLABLE", "description": "x"}))
+    _edit_contract(tree, add("NULLABLE"))
     assert tree.run("contract-evolution", previous) == []
-    _edit_contract(tree, add({"name": "channel", "type": "STRING", "mode": "REQUIRED", "description": "x"}))
-    assert tree.run("contract-evolution", previous) == [
-        f"{CONTRACT}: staging.channel: added required (new STRING REQUIRED column without default) "
-        f"since {rid}: bump version to 2 and declare it in contracts/migrations/orders-2.yaml "
-        "(change: added_required) or undo it"
-    ]
-    _edit_contract(tree, lambda data: data["staging"]["columns"][-1].update({"default": "web"}))
-    assert tree.run("contract-evolution", previous) == []
-
-
-def test_mode_changes(tree: Tree) -> None:
-    previous, rid = _previous_release(tree)
+    _edit_contract(tree, _drop("staging", "coupon"))
 
     def modes(data: Any) -> None:
+        add("REQUIRED")(data)
         for col in data["event"]["columns"]:
             if col["name"] == "customer_email":
                 col["mode"] = "REQUIRED"  # tightening: existing rows may be null
@@ -348,27 +531,48 @@ def test_mode_changes(tree: Tree) -> None:
                 col["mode"] = "NULLABLE"  # relaxing: what BigQuery allows in place
 
     _edit_contract(tree, modes)
+    bump = "bump the major version to 2.0 and declare it in domains/migrations/orders-2.yaml"
     assert tree.run("contract-evolution", previous) == [
-        f"{CONTRACT}: event.customer_email: required (NULLABLE -> REQUIRED) since {rid}: "
-        "bump version to 2 and declare it in contracts/migrations/orders-2.yaml (change: required) or undo it"
+        f"{CONTRACT}: event.customer_email: required (NULLABLE -> REQUIRED) since {rid}: {bump} "
+        "(change: required) or undo it",
+        f"{CONTRACT}: staging.coupon: added required (new STRING REQUIRED column) since {rid}: {bump} "
+        "(change: added_required) or undo it",
     ]
 
 
-def test_malformed_migration_is_named(tree: Tree) -> None:
-    previous, _ = _previous_release(tree)
-    _edit_contract(tree, _drop("staging", "amount_cents"), version=2)
+def test_dropped_pii_tag_is_breaking(tree: Tree) -> None:
+    previous, rid = _previous_release(tree)
+    _edit_contract(tree, lambda d: d["marts"]["customer_value"]["columns"][0].pop("pii"))
+    assert tree.run("contract-evolution", previous) == [
+        f"{CONTRACT}: marts.customer_value.customer_email_hash: pii dropped (was tagged 'PII Email') "
+        f"since {rid}: bump the major version to 2.0 and declare it in domains/migrations/orders-2.yaml "
+        "(change: pii_dropped) or undo it"
+    ]
+
+
+def test_version_down_removed_domain_and_malformed_migration(tree: Tree) -> None:
+    previous, rid = _previous_release(tree)
+    (tree.release / "domains" / "customers.yaml").unlink()
+    _edit_contract(tree, _drop("staging", "amount_cents"), version="0.9")
+    assert tree.run("contract-evolution", previous)[:2] == [
+        f"domains/customers.yaml: domain 'customers' was removed since {rid}",
+        f"{CONTRACT}: staging.amount_cents: removed (was INT64 REQUIRED) since {rid}: bump the major version "
+        "to 2.0 and declare it in domains/migrations/orders-2.yaml (change: removed) or undo it",
+    ]
+    assert f"{CONTRACT}: version went down: 1.0 -> 0.9" in tree.run("contract-evolution", previous)
+    _edit_contract(tree, lambda d: None, version="2.0")
     _migration(tree, 2, [{"section": "staging", "column": "amount_cents", "change": "dropped"}])
     findings = tree.run("contract-evolution", previous)
-    assert findings[0] == (
-        "contracts/migrations/orders-2.yaml: changes[0]: needs section, column and change "
-        "(one of added_required, removed, renamed, required, retyped)"
-    )
-    assert len(findings) == 2
+    assert (
+        "domains/migrations/orders-2.yaml: changes[0]: needs section, column and change "
+        "(one of added_required, pii_dropped, removed, renamed, required, retyped)"
+    ) in findings
+    assert len(findings) == 3
 
 
 def test_tampered_or_missing_previous_release(tree: Tree) -> None:
     previous, _ = _previous_release(tree)
-    (previous.parent / "files" / CONTRACT).write_text("domain: orders\nversion: 1\n", encoding="utf-8")
+    (previous.parent / "files" / CONTRACT).write_text("domain: orders\nversion: '1.0'\n", encoding="utf-8")
     with pytest.raises(Refused):
         tree.run("contract-evolution", previous)
     with pytest.raises(ConfigError, match=r"is not a manifest\.json nor a release folder"):
@@ -377,8 +581,6 @@ def test_tampered_or_missing_previous_release(tree: Tree) -> None:
 
 # -- schema-agreement ------------------------------------------------------------------------------
 
-STACK = "dev/cdk.tf.json"
-
 
 def _stack_line(tree: Tree, message: str) -> str:
     return f"{tree.stacks / 'dev' / 'cdk.tf.json'}: {message}"
@@ -386,14 +588,14 @@ def _stack_line(tree: Tree, message: str) -> str:
 
 def test_pubsub_schema_disagrees(tree: Tree) -> None:
     def change(resources: dict[str, Any]) -> None:
-        (schema,) = resources["google_pubsub_schema"].values()
+        schema = resources["google_pubsub_schema"]["schema_orders"]
         avro = json.loads(schema["definition"])
         avro["fields"][2]["type"] = "string"  # amount_cents
         avro["fields"][1]["type"] = "string"  # customer_email loses its null
         schema["definition"] = json.dumps(avro)
 
     tree.edit_stack(change)
-    source = "the contract (contracts/orders.yaml event)"
+    source = "the contract (domains/orders.yaml event)"
     assert tree.run("schema-agreement") == [
         _stack_line(
             tree,
@@ -408,30 +610,71 @@ def test_pubsub_schema_disagrees(tree: Tree) -> None:
     ]
 
 
-def test_topic_without_schema(tree: Tree) -> None:
-    tree.edit_stack(lambda r: r["google_pubsub_topic"]["pubsub_topic-orders-events_1"].pop("schema_settings"))
-    assert tree.run("schema-agreement") == [
-        _stack_line(tree, "topic orders-events enforces no schema of the stack")
-    ]
-
-
-def test_raw_table_disagrees(tree: Tree) -> None:
+def test_topic_without_schema_and_missing_topic(tree: Tree) -> None:
     def change(resources: dict[str, Any]) -> None:
-        (table,) = resources["google_bigquery_table"].values()
-        schema = json.loads(table["schema"])
-        schema[1].pop("policyTags")  # customer_email
-        schema[2]["mode"] = "NULLABLE"  # amount_cents
-        table["schema"] = json.dumps(schema[:3])  # event_time dropped
+        resources["google_pubsub_topic"]["topic_orders"].pop("schema_settings")
+        resources["google_pubsub_topic"].pop("topic_customers")
 
     tree.edit_stack(change)
-    source = "the contract (contracts/orders.yaml event)"
     assert tree.run("schema-agreement") == [
-        _stack_line(
-            tree, f"raw table orders_events: column amount_cents is NULLABLE, {source} says REQUIRED"
-        ),
-        _stack_line(tree, "raw table orders_events: column customer_email lacks policy tag 'PII Email'"),
-        _stack_line(tree, f"raw table orders_events: lacks column event_time of {source}"),
+        _stack_line(tree, "no Pub/Sub topic customers-events (the contract (domains/customers.yaml event))"),
+        _stack_line(tree, "topic orders-events enforces no schema of the stack"),
     ]
+
+
+def test_raw_and_staging_tables_disagree(tree: Tree) -> None:
+    def change(resources: dict[str, Any]) -> None:
+        raw = resources["google_bigquery_table"]["raw_orders_events"]
+        schema = json.loads(raw["schema"])
+        schema[1].pop("policyTags")  # customer_email
+        schema[2]["mode"] = "NULLABLE"  # amount_cents
+        raw["schema"] = json.dumps(schema[:3])  # event_time dropped
+        staging = resources["google_bigquery_table"]["staging_customers"]
+        staging["time_partitioning"]["field"] = "customer_id"
+        resources["google_bigquery_table"].pop("staging_orders_rejects")
+
+    tree.edit_stack(change)
+    source = "the contract (domains/orders.yaml event)"
+    assert tree.run("schema-agreement") == [
+        _stack_line(tree, "no table staging_dev.orders_rejects (the contract (domains/orders.yaml rejects))"),
+        _stack_line(
+            tree,
+            "table customers: partitioned by customer_id, the contract (domains/customers.yaml staging) "
+            "says event_date",
+        ),
+        _stack_line(tree, f"table orders_events: column amount_cents is NULLABLE, {source} says REQUIRED"),
+        _stack_line(tree, "table orders_events: column customer_email lacks policy tag 'PII Email'"),
+        _stack_line(tree, f"table orders_events: lacks column event_time of {source}"),
+    ]
+
+
+def test_tables_in_another_dataset_do_not_count(tree: Tree) -> None:
+    tree.edit_stack(
+        lambda r: r["google_bigquery_dataset"]["dataset_staging"].update(dataset_id="orders_staging_dev")
+    )
+    assert tree.run("schema-agreement") == sorted(
+        _stack_line(tree, f"no table staging_dev.{table} (the contract (domains/{domain}.yaml {section}))")
+        for table, domain, section in (
+            ("customers", "customers", "staging"),
+            ("orders", "orders", "staging"),
+            ("orders_rejects", "orders", "rejects"),
+        )
+    )
+
+
+def test_a_domain_its_environment_switches_off_needs_no_resources(tree: Tree) -> None:
+    def drop_customers(resources: dict[str, Any]) -> None:
+        for rtype, name in (
+            ("google_pubsub_topic", "topic_customers"),
+            ("google_bigquery_table", "raw_customers_events"),
+            ("google_bigquery_table", "staging_customers"),
+        ):
+            resources[rtype].pop(name)
+
+    tree.edit_stack(drop_customers)
+    assert len(tree.run("schema-agreement")) == 3
+    tree.edit_env("dev", _disable("customers"))
+    assert tree.run("schema-agreement") == []
 
 
 def test_dbt_sources_and_models_disagree(tree: Tree) -> None:
@@ -440,12 +683,26 @@ def test_dbt_sources_and_models_disagree(tree: Tree) -> None:
         _column(raw, "amount_cents")["data_type"] = "string"
         raw.append({"name": "extra", "data_type": "string"})
 
-    tree.edit_yaml("dbt/models/staging/_sources.yml", sources)
+    tree.edit_yaml("dbt/models/orders/_sources.yml", sources)
     (tree.release / MART).unlink()
-    source = "the contract (contracts/orders.yaml event)"
+    source = "the contract (domains/orders.yaml event)"
     assert tree.run("schema-agreement") == [
-        f"{CONTRACT}: marts.customer_value: the dbt project has no model customer_value",
-        f"dbt/models/staging/_sources.yml: source table orders_events: column amount_cents is STRING, "
+        f"dbt/models/orders/_sources.yml: source table orders_events: column amount_cents is STRING, "
         f"{source} says INT64",
-        f"dbt/models/staging/_sources.yml: source table orders_events: column extra is not in {source}",
+        f"dbt/models/orders/_sources.yml: source table orders_events: column extra is not in {source}",
+        f"{CONTRACT}: marts.customer_value: the dbt project has no model customer_value",
     ]
+
+
+def test_format_findings_groups_by_check() -> None:
+    findings = [
+        Finding("schema-agreement", "b.yml", "two"),
+        Finding("pii-tags", "z.yml", "one"),
+        Finding("gx-suites", "a.json", "three"),
+    ]
+    assert format_findings(findings) == [
+        "[pii-tags] z.yml: one",
+        "[gx-suites] a.json: three",
+        "[schema-agreement] b.yml: two",
+    ]
+    assert set(CHECKS) >= {f.check for f in findings}
