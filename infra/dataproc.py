@@ -7,7 +7,7 @@
   rule admits traffic between VMs running as the `dataproc` account, and nothing else.
 - Shielded VMs (secure boot, vTPM, integrity monitoring); component gateway off (no web UIs exposed).
 - Python packages the jobs import beyond the image (`JOB_PACKAGES`: `google-cloud-secret-manager`, with
-  which the orders job reads its PII hashing key) are installed on every node at cluster creation by
+  which the domains' jobs read their PII hashing keys) are installed on every node at cluster creation by
   the `dataproc:pip.packages` property, pinned to the versions of `uv.lock` (what the tests ran). The
   image's conda environment is not guaranteed to carry them across image versions, and the job imports
   the client only on Dataproc. pip reaches PyPI through Cloud NAT (the nodes have no public IP).

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
-from deployer.config import Environment
-from infra import REPO_ROOT
-from infra.contracts import TYPES, Column, load_contract
+from infra.domains import domain_labels
+from infra.schemas import TYPES, raw_partition_column
+from platform_model.domain import Column, Domain
+from platform_model.environment import Environment
 from tests.infra.conftest import Stack, resources
-
-ORDERS = load_contract(REPO_ROOT / "contracts" / "orders.yaml")
 
 
 def test_three_datasets_with_labels_and_location(
@@ -102,18 +102,21 @@ def assert_contract_table(
     stack: Stack,
     table: dict[str, Any],
     env: Environment,
+    domain: Domain,
     *,
     dataset: str,
     table_id: str,
-    partition_by: str,
-    columns: tuple[Column, ...],
+    partition_by: str | None,
+    columns: Sequence[Column],
 ) -> None:
     """The table the contract declares: columns, modes, descriptions, policy tags, partitions, protection."""
     assert table["table_id"] == table_id
     assert table["dataset_id"].startswith(f"${{google_bigquery_dataset.bigquery_dataset-{dataset}_")
-    assert table["time_partitioning"] == {"type": "DAY", "field": partition_by}
-    assert table["labels"] == env.labels.as_dict()
+    expected_partitioning = {"type": "DAY", "field": partition_by} if partition_by else {"type": "DAY"}
+    assert table["time_partitioning"] == expected_partitioning
+    assert table["labels"] == domain_labels(env, domain)
     assert table["deletion_protection"] is True
+    assert table["description"].startswith(f"{domain.domain}")
     if env.cmek.enabled:
         assert "google_kms_crypto_key.cmek_key-bigquery_" in table["encryption_configuration"]["kms_key_name"]
     else:
@@ -136,57 +139,69 @@ def assert_contract_table(
             assert "policyTags" not in field
 
 
-def test_raw_table_from_the_contract(stacks: dict[str, Stack], envs: dict[str, Environment]) -> None:
-    for name, stack in stacks.items():
-        table = resources(stack, "google_bigquery_table")[f"bigquery/raw-{ORDERS.event.raw_table}"]
-        assert_contract_table(
-            stack,
-            table,
-            envs[name],
-            dataset="raw",
-            table_id="orders_events",
-            partition_by="event_time",
-            columns=ORDERS.event.columns,
-        )
-        assert sum(1 for f in json.loads(table["schema"]) if "policyTags" in f) == 3
-
-
-def test_staging_tables_the_spark_job_writes(stacks: dict[str, Stack], envs: dict[str, Environment]) -> None:
-    assert ORDERS.staging is not None and ORDERS.rejects is not None
+def test_raw_table_of_every_domain_with_an_event(
+    stacks: dict[str, Stack], envs: dict[str, Environment], domains: dict[str, dict[str, Domain]]
+) -> None:
     for name, stack in stacks.items():
         tables = resources(stack, "google_bigquery_table")
-        assert set(tables) == {
-            "bigquery/raw-orders_events",
-            "bigquery/staging-orders",
-            "bigquery/staging-orders_rejects",
-        }
-        staging = tables["bigquery/staging-orders"]
-        assert_contract_table(
-            stack,
-            staging,
-            envs[name],
-            dataset="staging",
-            table_id="orders",
-            partition_by="event_date",
-            columns=ORDERS.staging.columns,
-        )
-        rejects = tables["bigquery/staging-orders_rejects"]
-        assert_contract_table(
-            stack,
-            rejects,
-            envs[name],
-            dataset="staging",
-            table_id="orders_rejects",
-            partition_by="processing_date",
-            columns=ORDERS.rejects.columns,
-        )
-        tagged = {
-            t["table_id"]: sorted(f["name"] for f in json.loads(t["schema"]) if "policyTags" in f)
-            for t in (staging, rejects)
-        }
-        assert tagged == {
-            "orders": ["customer_email_hash", "customer_name", "shipping_country"],
-            "orders_rejects": ["record"],
-        }
-        assert staging["description"].startswith("orders: cleaned")
-        assert rejects["description"].startswith("orders: records the daily Spark job set aside")
+        checked = 0
+        for domain in domains[name].values():
+            if domain.event is None:
+                continue
+            table = tables[f"bigquery/raw-{domain.event.raw_table}"]
+            assert_contract_table(
+                stack,
+                table,
+                envs[name],
+                domain,
+                dataset="raw",
+                table_id=domain.event.raw_table,
+                partition_by=raw_partition_column(domain.event.columns),
+                columns=domain.event.columns,
+            )
+            assert table["description"] == (
+                f"{domain.domain} events as published on {domain.event.topic} (contract v{domain.version})."
+            )
+            assert sum(1 for f in json.loads(table["schema"]) if "policyTags" in f) == sum(
+                1 for c in domain.event.columns if c.pii
+            )
+            checked += 1
+        assert checked >= 2
+
+
+def test_staging_and_rejects_tables_the_spark_jobs_write(
+    stacks: dict[str, Stack], envs: dict[str, Environment], domains: dict[str, dict[str, Domain]]
+) -> None:
+    for name, stack in stacks.items():
+        tables = resources(stack, "google_bigquery_table")
+        expected: set[str] = set()
+        for domain in domains[name].values():
+            if domain.event is not None:
+                expected.add(f"bigquery/raw-{domain.event.raw_table}")
+            for section, declared in (("staging", domain.staging), ("rejects", domain.rejects)):
+                if declared is None:
+                    continue
+                expected.add(f"bigquery/staging-{declared.table}")
+                table = tables[f"bigquery/staging-{declared.table}"]
+                assert_contract_table(
+                    stack,
+                    table,
+                    envs[name],
+                    domain,
+                    dataset="staging",
+                    table_id=declared.table,
+                    partition_by=declared.partition_by,
+                    columns=declared.columns,
+                )
+                assert table["description"].endswith(f"(contract v{domain.version}, section {section}).")
+        assert set(tables) == expected  # marts are dbt's: no table here
+        assert len(expected) >= 6
+
+
+def test_raw_partition_is_the_first_required_time_column() -> None:
+    def column(name: str, type_: str, mode: str = "REQUIRED") -> Column:
+        return Column.model_validate({"name": name, "type": type_, "mode": mode, "description": "x"})
+
+    assert raw_partition_column([column("id", "STRING"), column("at", "TIMESTAMP")]) == "at"
+    assert raw_partition_column([column("seen", "TIMESTAMP", "NULLABLE"), column("day", "DATE")]) == "day"
+    assert raw_partition_column([column("id", "STRING"), column("seen", "TIMESTAMP", "NULLABLE")]) is None

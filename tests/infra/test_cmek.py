@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from deployer.config import Environment
+from platform_model.environment import Environment
 from tests.infra.conftest import Stack, resources
 
 # resource type -> the attribute that carries its key

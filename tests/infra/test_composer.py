@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from deployer.config import Environment
 from infra.packages import composer_requirements, merge_packages
+from platform_model.environment import Environment
 from tests.infra.conftest import Stack, resources
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import tomllib
 
-from deployer.config import Environment
 from infra import REPO_ROOT
+from platform_model.environment import Environment
 from tests.infra.conftest import Stack, resources
 
 

@@ -6,8 +6,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from deployer.config import Environment
 from infra.iam import PRIMITIVE_ROLES, PROJECT_ROLES
+from platform_model.environment import Environment
 from tests.infra.conftest import Stack, all_resources, resources
 
 

@@ -9,15 +9,17 @@ from typing import Any
 
 import pytest
 
-from deployer.config import Environment
 from infra import REPO_ROOT
+from infra.domains import domain_labels
+from platform_model.domain import Domain
+from platform_model.environment import Environment
 from tests.infra.conftest import Stack, resources
 
-METRICS = REPO_ROOT / "composer" / "dags" / "orders_platform" / "metrics.py"
+METRICS = REPO_ROOT / "composer" / "dags" / "pipelines" / "metrics.py"
 
 
 def alerts(stack: Stack) -> dict[str, dict[str, Any]]:
-    """Alert policies by key (`dag-failed`, ...)."""
+    """Alert policies by key (`dag-failed-<dag id>`, ...)."""
     return {
         p.removeprefix("monitoring/alert-"): b
         for p, b in resources(stack, "google_monitoring_alert_policy").items()
@@ -58,27 +60,25 @@ def test_email_channels(stacks: dict[str, Stack], envs: dict[str, Environment]) 
 
 
 def test_every_alert_exists_with_the_files_thresholds(
-    stacks: dict[str, Stack], envs: dict[str, Environment]
+    stacks: dict[str, Stack], envs: dict[str, Environment], domains: dict[str, dict[str, Domain]]
 ) -> None:
     for name, stack in stacks.items():
         env = envs[name]
         thresholds = env.monitoring.thresholds
         policies = alerts(stack)
-        subs = list(env.pubsub.subscriptions)
-        dlqs = sorted({s.dead_letter_topic for s in env.pubsub.subscriptions.values()})
+        deployed = domains[name].values()
+        subs = [d.subscription for d in deployed if d.subscription]
+        dlqs = [d.dead_letter_topic for d in deployed if d.dead_letter_topic]
+        dag_ids = [dag_id for d in deployed for dag_id in d.dag_ids()]
+        assert len(dag_ids) >= 5
         assert set(policies) == {
-            "dag-failed",
             "dataproc-job-failed",
-            "gx-validation-failed",
             "composer-unhealthy",
+            *(f"dag-failed-{dag_id}" for dag_id in dag_ids),
+            *(f"gx-validation-failed-{d.domain}" for d in deployed if d.gx_suites),
             *(f"pubsub-backlog-{s}" for s in subs),
             *(f"dead-letters-{d}" for d in dlqs),
         }
-        dag = condition(policies["dag-failed"])
-        assert 'metric.type="composer.googleapis.com/workflow/run_count"' in dag["filter"]
-        assert 'metric.labels.state="failed"' in dag["filter"]
-        assert 'resource.labels.workflow_name="orders_daily"' in dag["filter"]
-        assert f'environment_name="{env.composer_environment_name()}"' in dag["filter"]
         dataproc = condition(policies["dataproc-job-failed"])
         assert "dataproc.googleapis.com/cluster/job/failed_count" in dataproc["filter"]
         assert f'cluster_name="{env.dataproc_cluster_name()}"' in dataproc["filter"]
@@ -93,11 +93,6 @@ def test_every_alert_exists_with_the_files_thresholds(
             assert "subscription/num_undelivered_messages" in dead["filter"]
             assert f'subscription_id="{dlq}-inspect"' in dead["filter"]
             assert dead["threshold_value"] == thresholds.dead_letter_messages
-        gx = condition(policies["gx-validation-failed"])
-        assert (
-            'metric.type="logging.googleapis.com/user/${google_logging_metric.monitoring_gx-failures_'
-            in gx["filter"]
-        )
         health = condition(policies["composer-unhealthy"])
         assert 'metric.type="composer.googleapis.com/environment/healthy"' in health["filter"]
         assert health["comparison"] == "COMPARISON_LT"
@@ -105,8 +100,59 @@ def test_every_alert_exists_with_the_files_thresholds(
         for policy in policies.values():
             assert len(policy["notification_channels"]) == len(channels) >= 1
             assert policy["alert_strategy"]["auto_close"] == f"{thresholds.alert_auto_close_seconds}s"
-            assert policy["user_labels"] == env.labels.as_dict()
             assert policy["documentation"]["content"]
+        for key in ("dataproc-job-failed", "composer-unhealthy"):
+            assert policies[key]["user_labels"] == env.labels.as_dict()
+
+
+def test_one_failed_run_alert_per_dag(
+    stacks: dict[str, Stack], envs: dict[str, Environment], domains: dict[str, dict[str, Domain]]
+) -> None:
+    for name, stack in stacks.items():
+        env = envs[name]
+        policies = alerts(stack)
+        for domain in domains[name].values():
+            for dag_id in domain.dag_ids():
+                policy = policies[f"dag-failed-{dag_id}"]
+                dag = condition(policy)
+                assert 'metric.type="composer.googleapis.com/workflow/run_count"' in dag["filter"]
+                assert 'metric.labels.state="failed"' in dag["filter"]
+                assert f'resource.labels.workflow_name="{dag_id}"' in dag["filter"]
+                assert f'environment_name="{env.composer_environment_name()}"' in dag["filter"]
+                assert dag["threshold_value"] == 0
+                assert policy["user_labels"] == domain_labels(env, domain)
+                assert domain.owner in policy["documentation"]["content"]
+
+
+def test_pubsub_alerts_carry_their_domains_labels(
+    stacks: dict[str, Stack], envs: dict[str, Environment], domains: dict[str, dict[str, Domain]]
+) -> None:
+    for name, stack in stacks.items():
+        policies = alerts(stack)
+        for domain in domains[name].values():
+            if domain.event is None:
+                continue
+            labels = domain_labels(envs[name], domain)
+            assert policies[f"pubsub-backlog-{domain.subscription}"]["user_labels"] == labels
+            assert policies[f"dead-letters-{domain.dead_letter_topic}"]["user_labels"] == labels
+
+
+def test_gx_alert_per_domain_on_the_domain_label(
+    stacks: dict[str, Stack], envs: dict[str, Environment], domains: dict[str, dict[str, Domain]]
+) -> None:
+    for name, stack in stacks.items():
+        policies = alerts(stack)
+        with_suites = [d for d in domains[name].values() if d.gx_suites]
+        assert len(with_suites) >= 2
+        for domain in with_suites:
+            policy = policies[f"gx-validation-failed-{domain.domain}"]
+            gx = condition(policy)
+            assert gx["filter"].startswith(
+                'metric.type="logging.googleapis.com/user/${google_logging_metric.monitoring_gx-failures_'
+            )
+            assert gx["filter"].endswith(f' AND metric.labels.domain="{domain.domain}"')
+            assert gx["threshold_value"] == 0
+            assert policy["user_labels"] == domain_labels(envs[name], domain)
 
 
 def logged_line(caplog: pytest.LogCaptureFixture, **fields: Any) -> str:
@@ -116,7 +162,7 @@ def logged_line(caplog: pytest.LogCaptureFixture, **fields: Any) -> str:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="orders_platform.metrics"):
+    with caplog.at_level(logging.INFO, logger=module.log.name):
         module.emit("gx_validation", **fields)
     (record,) = caplog.records
     return f"[2026-01-02T03:04:05.678+0000] {{gx_validate.py:161}} INFO - {record.getMessage()}"
@@ -138,17 +184,31 @@ def matches(log_filter: str, text: str) -> bool:
     return all(fragment in text for fragment in fragments)
 
 
+def extract(extractor: str, entry: dict[str, Any]) -> str | None:
+    """Evaluate a `REGEXP_EXTRACT(<field path>, "<regex>")` label extractor on a log entry."""
+    match = re.fullmatch(r'REGEXP_EXTRACT\(([\w.]+), (".*")\)', extractor)
+    assert match, extractor
+    value: Any = entry
+    for key in match.group(1).split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    (regex,) = literals(match.group(2), "")
+    found = re.search(regex, value) if isinstance(value, str) else None
+    return found.group(1) if found else None
+
+
 def test_gx_log_metric_matches_the_pipeline_log_line(
-    stacks: dict[str, Stack], caplog: pytest.LogCaptureFixture
+    stacks: dict[str, Stack], domains: dict[str, dict[str, Domain]], caplog: pytest.LogCaptureFixture
 ) -> None:
+    domain = next(d for d in domains["dev"].values() if d.gx_suites and "daily" in d.dags)
+    suite = next(iter(domain.gx_suites))
     failed = logged_line(
-        caplog, suite="orders_raw", success=False, evaluated=5, unsuccessful=1, rows=9, failed=["x"]
+        caplog, suite=suite, success=False, evaluated=5, unsuccessful=1, rows=9, failed=["x"]
     )
-    passed = logged_line(
-        caplog, suite="orders_raw", success=True, evaluated=5, unsuccessful=0, rows=9, failed=[]
-    )
-    other = logged_line(caplog, suite="orders_raw", success=False)
+    passed = logged_line(caplog, suite=suite, success=True, evaluated=5, unsuccessful=0, rows=9, failed=[])
+    other = logged_line(caplog, suite=suite, success=False)
     other = other.replace("gx_validation", "task_metrics")
+    # how Composer ships the task's log line: as text, the task's DAG id among the entry's labels
+    entry = {"textPayload": failed, "labels": {"workflow": domain.dag_id("daily"), "task-id": "validate"}}
     for stack in stacks.values():
         metric = resources(stack, "google_logging_metric")["monitoring/gx-failures"]
         assert metric["filter"] == (
@@ -157,14 +217,29 @@ def test_gx_log_metric_matches_the_pipeline_log_line(
         assert matches(metric["filter"], failed)
         assert not matches(metric["filter"], passed)
         assert not matches(metric["filter"], other)
-        extractor = metric["label_extractors"]["suite"]
-        assert extractor == 'REGEXP_EXTRACT(textPayload, "\\"suite\\": \\"([^\\"]+)\\"")'
-        (regex,) = literals(extractor, "REGEXP_EXTRACT(textPayload, ")
-        found = re.search(regex, failed)
-        assert found and found.group(1) == "orders_raw"
+        extractors = metric["label_extractors"]
+        assert extractors["suite"] == 'REGEXP_EXTRACT(textPayload, "\\"suite\\": \\"([^\\"]+)\\"")'
+        assert extract(extractors["suite"], entry) == suite
+        assert extract(extractors["domain"], entry) == domain.domain
         assert metric["metric_descriptor"]["metric_kind"] == "DELTA"
-        assert metric["metric_descriptor"]["labels"] == [{"key": "suite", "value_type": "STRING"}]
+        assert metric["metric_descriptor"]["labels"] == [
+            {"key": "suite", "value_type": "STRING"},
+            {"key": "domain", "value_type": "STRING"},
+        ]
         assert "jsonPayload" not in metric["filter"]
+
+
+def test_the_domain_label_names_the_domain_of_every_dag(
+    stacks: dict[str, Stack], domains: dict[str, dict[str, Domain]]
+) -> None:
+    for name, stack in stacks.items():
+        extractor = resources(stack, "google_logging_metric")["monitoring/gx-failures"]["label_extractors"]
+        for domain in domains[name].values():
+            for dag_id in domain.dag_ids():
+                assert extract(extractor["domain"], {"labels": {"workflow": dag_id}}) == domain.domain
+        # Composer's own DAG, and an entry without a DAG, name no domain
+        assert extract(extractor["domain"], {"labels": {"workflow": "airflow_monitoring"}}) is None
+        assert extract(extractor["domain"], {"labels": {}}) is None
 
 
 def test_data_access_audit_logs(stacks: dict[str, Stack]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deployer.config import Environment
+from platform_model.environment import Environment
 from tests.infra.conftest import Stack, resources
 
 

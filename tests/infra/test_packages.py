@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from deployer.errors import ConfigError
 from infra import REPO_ROOT
 from infra.packages import composer_requirements, locked_version, merge_packages
 from infra.synth import input_files
+from platform_model.errors import ConfigError
 
 
 def test_locked_version_is_the_installed_one() -> None:

@@ -9,9 +9,10 @@ from typing import Any
 
 import yaml
 
-from deployer.config import Environment, load_all
 from infra import REPO_ROOT
 from infra.services import APIS
+from platform_model.domain import Domain
+from platform_model.environment import Environment, load_all
 from tests.infra.conftest import Stack, all_resources, labelable, resources
 
 
@@ -35,20 +36,35 @@ def test_backend_and_provider_from_the_file(stacks: dict[str, Stack], envs: dict
     assert len(set(buckets)) == len(buckets), "each environment keeps its state in its own bucket"
 
 
-def test_labels_on_every_labelable_resource(stacks: dict[str, Stack], envs: dict[str, Environment]) -> None:
+def assert_labelled(stack: Stack, env: Environment, domains: dict[str, Domain]) -> int:
+    """Every resource that takes labels carries the environment's; a domain's resources (labelled
+    `domain=<name>`) carry its owner instead of the environment's. Returns how many domain resources."""
+    required = env.labels.as_dict()
+    assert set(required) >= {"env", "owner", "cost-center"}
+    labelled = owned = 0
+    for type_, path, body in all_resources(stack):
+        key = labelable(type_)
+        if key is None:
+            continue
+        labelled += 1
+        got = body.get(key)
+        assert isinstance(got, dict), f"{env.name}: {type_} {path} has no {key}"
+        expected = dict(required)
+        if "domain" in got:
+            domain = domains[got["domain"]]
+            expected.update(owner=domain.owner, domain=domain.domain)
+            owned += 1
+        assert {k: got.get(k) for k in expected} == expected, f"{env.name}: {type_} {path}"
+    assert labelled >= 15
+    return owned
+
+
+def test_labels_on_every_labelable_resource(
+    stacks: dict[str, Stack], envs: dict[str, Environment], domains: dict[str, dict[str, Domain]]
+) -> None:
     for name, stack in stacks.items():
-        required = envs[name].labels.as_dict()
-        assert set(required) >= {"env", "owner", "cost-center"}
-        labelled = 0
-        for type_, path, body in all_resources(stack):
-            key = labelable(type_)
-            if key is None:
-                continue
-            labelled += 1
-            got = body.get(key)
-            assert isinstance(got, dict), f"{name}: {type_} {path} has no {key}"
-            assert {k: got.get(k) for k in required} == required, f"{name}: {type_} {path}"
-        assert labelled >= 15
+        owned = assert_labelled(stack, envs[name], domains[name])
+        assert owned >= 20  # topics, subscriptions, tables, secrets, alerts of every domain
 
 
 def test_every_resource_waits_for_the_project_apis(stacks: dict[str, Stack]) -> None:
@@ -69,7 +85,7 @@ def test_every_resource_waits_for_the_project_apis(stacks: dict[str, Stack]) -> 
 
 
 def test_outputs_for_the_deployer_and_the_dags(
-    stacks: dict[str, Stack], envs: dict[str, Environment]
+    stacks: dict[str, Stack], envs: dict[str, Environment], domains: dict[str, dict[str, Domain]]
 ) -> None:
     for name, stack in stacks.items():
         env = envs[name]
@@ -85,12 +101,28 @@ def test_outputs_for_the_deployer_and_the_dags(
         assert sorted(out["policy_tag_ids"]) == sorted(env.policy_tag_names())
         assert all(v.startswith("${google_data_catalog_policy_tag.") for v in out["policy_tag_ids"].values())
         assert set(out["datasets"]) == {"raw", "staging", "marts"}
-        raw_id = env.bigquery.datasets["raw"].id
-        assert out["raw_tables"] == {"orders_events": f"{env.project}.{raw_id}.orders_events"}
-        staging_id = env.bigquery.datasets["staging"].id
-        assert out["staging_tables"] == {
-            t: f"{env.project}.{staging_id}.{t}" for t in ("orders", "orders_rejects")
-        }
+        ids = {layer: ds.id for layer, ds in env.bigquery.datasets.items()}
+        assert all(f"bigquery_dataset-{layer}_" in ref for layer, ref in out["datasets"].items())
+        deployed = domains[name]
+        raw = [d.event.raw_table for d in deployed.values() if d.event]
+        staging = [t.table for d in deployed.values() for t in (d.staging, d.rejects) if t]
+        assert len(raw) >= 2 and len(staging) >= 4
+        assert out["raw_tables"] == {t: f"{env.project}.{ids['raw']}.{t}" for t in raw}
+        assert out["staging_tables"] == {t: f"{env.project}.{ids['staging']}.{t}" for t in staging}
+        assert set(out["domains"]) == set(deployed)
+        for domain in deployed.values():
+            summary = out["domains"][domain.domain]
+            assert summary["dag_ids"] == domain.dag_ids()
+            assert summary["tables"] == {
+                key: f"{env.project}.{ids[key.split('.')[0]]}.{key.split('.')[1]}" for key in domain.tables()
+            }
+            names = {
+                "topic": domain.event.topic if domain.event else None,
+                "subscription": domain.subscription,
+                "dead_letter_topic": domain.dead_letter_topic,
+                "pii_secret": domain.pii_secret,
+            }
+            assert {k: summary.get(k) for k in names} == names
         assert set(out["service_accounts"]) == {"composer", "dataproc", "deployer", "infra"}
         assert "workload_identity_pool_provider" in out["workload_identity_provider"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deployer.config import Bucket, Environment
+from platform_model.environment import Bucket, Environment
 from tests.infra.conftest import Stack, resources
 
 

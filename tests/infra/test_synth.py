@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,17 @@ import pytest
 import yaml
 
 from infra import NODE_BIN, REPO_ROOT
-from infra.synth import HASH_FILE, SCRATCH_PREFIX, ensure_synth, input_hash, recorded_hash
+from infra.domains import load_all
+from infra.synth import HASH_FILE, SCRATCH_PREFIX, ensure_synth, input_files, input_hash, recorded_hash
+from platform_model.domain import DOMAINS_DIR, Domain
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("INFRA_ENVIRONMENTS_DIR", "CDKTF_OUTDIR")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("INFRA_ENVIRONMENTS_DIR", "INFRA_DOMAINS_DIR", "CDKTF_OUTDIR")
+    }
     env.update(extra)
     return env
 
@@ -97,10 +104,8 @@ def test_a_changed_value_is_never_served_stale(workspace: tuple[Path, Path]) -> 
     (secret,) = stack["data"]["google_secret_manager_secret_version"].values()
     assert secret["secret"] == "projects/acme-data-dev/secrets/alerts-webhook"
     assert secret["version"] == "latest"
-    (alert,) = [
-        a for a in stack["resource"]["google_monitoring_alert_policy"].values() if "dag-failed" in str(a)
-    ]
-    assert len(alert["notification_channels"]) == 2
+    alerts = stack["resource"]["google_monitoring_alert_policy"].values()
+    assert alerts and all(len(alert["notification_channels"]) == 2 for alert in alerts)
 
     # unchanged inputs: nothing is rewritten
     stack_file = out / "stacks" / "dev" / "cdk.tf.json"
@@ -160,10 +165,7 @@ def test_a_killed_synth_leaves_no_matching_hash(workspace: tuple[Path, Path]) ->
             "network.subnet_cidr: '10.10.0.1/20' is not a valid CIDR range",
         ),
         ({"prefix": "acme-data-platform-dev"}, "prefix: 'acme-data-platform-dev' is too long"),
-        (
-            {"pubsub__topics__orders-events-dlq": {"schema_file": "contracts/orders.yaml"}},
-            "orders-events-dlq.schema_file: contracts/orders.yaml declares topic 'orders-events'",
-        ),
+        ({"pubsub": {"max_delivery_attempts": 2}}, "pubsub.max_delivery_attempts"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
@@ -180,6 +182,115 @@ def test_bad_input_is_one_line_and_exit_2(
     assert expected in lines[0]
     assert "Traceback" not in proc.stderr
     assert recorded_hash(out) is None
+
+
+def sample(predicate: Callable[[Domain], bool]) -> Domain:
+    """The first sample domain (by name) that satisfies `predicate`."""
+    return next(d for _, d in sorted(load_all(DOMAINS_DIR).items()) if predicate(d))
+
+
+def pii_index(domain: Domain) -> int:
+    assert domain.event is not None
+    return next(i for i, c in enumerate(domain.event.columns) if c.pii)
+
+
+def mutate_domain(directory: Path, name: str, change: Callable[[dict[str, Any]], None]) -> Path:
+    path = directory / f"{name}.yaml"
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def unknown_key(data: dict[str, Any]) -> None:
+    data["event"]["columns"][pii_index(sample(lambda d: d.event is not None))]["piii"] = "PII Email"
+
+
+def unknown_tag(data: dict[str, Any]) -> None:
+    data["event"]["columns"][pii_index(sample(lambda d: d.event is not None))]["pii"] = "PII Phone"
+
+
+def bad_partition(data: dict[str, Any]) -> None:
+    data["staging"]["partition_by"] = data["staging"]["columns"][0]["name"]
+
+
+def dead_letter_topic_as_topic(data: dict[str, Any]) -> None:
+    others = sample(lambda d: d.event is not None and d.domain != data["domain"])
+    data["event"]["topic"] = others.dead_letter_topic
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "expected"),
+    [
+        (unknown_key, "event.columns", "piii"),
+        (unknown_tag, ".pii", "policy tag 'PII Phone' is not in the taxonomy of environments/dev.yaml"),
+        (bad_partition, "staging", "is not a DATE or TIMESTAMP column"),
+        (dead_letter_topic_as_topic, "event.topic", "is the dead-letter topic of domain"),
+    ],
+)
+def test_a_bad_domain_file_is_one_line_naming_file_and_field(
+    workspace: tuple[Path, Path],
+    tmp_path: Path,
+    change: Callable[[dict[str, Any]], None],
+    field: str,
+    expected: str,
+) -> None:
+    envs, out = workspace
+    domains = tmp_path / "domains"
+    shutil.copytree(DOMAINS_DIR, domains)
+    # the last domain with an event by name: another one precedes it for the dead-letter case
+    target = [d for _, d in sorted(load_all(DOMAINS_DIR).items()) if d.event is not None][-1]
+    path = mutate_domain(domains, target.domain, change)
+    proc = run_synth("--outdir", str(out), "--environments", str(envs), "--domains", str(domains))
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: ")
+    assert f"{target.domain}.yaml" in line
+    assert field in line
+    assert expected in line
+    assert "Traceback" not in proc.stderr
+    assert recorded_hash(out) is None
+    assert path.exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ({"nope": {"enabled": False}}, "domains.nope: no such domain in domains/"),
+        ("input", "is false, but domain"),
+    ],
+)
+def test_a_bad_domain_override_is_one_line_naming_the_environment_file(
+    workspace: tuple[Path, Path], override: Any, expected: str
+) -> None:
+    envs, out = workspace
+    if override == "input":  # switch off a domain another reads
+        combining = sample(lambda d: bool(d.inputs))
+        override = {combining.inputs[0]: {"enabled": False}}
+    data = yaml.safe_load((envs / "dev.yaml").read_text())
+    data["domains"] = override
+    (envs / "dev.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    proc = run_synth("--outdir", str(out), "--environments", str(envs))
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: environments/dev.yaml: domains.")
+    assert expected in line
+    assert "Traceback" not in proc.stderr
+
+
+def test_the_domains_and_their_model_are_inputs(workspace: tuple[Path, Path], tmp_path: Path) -> None:
+    envs, _ = workspace
+    domains = tmp_path / "domains"
+    shutil.copytree(DOMAINS_DIR, domains)
+    labels = {label for label, _ in input_files(envs, domains)}
+    assert {f"domains/{p.name}" for p in DOMAINS_DIR.glob("*.yaml")} <= labels
+    assert {f"platform_model/{p.name}" for p in (REPO_ROOT / "platform_model").glob("*.py")} <= labels
+    before = input_hash(envs, domains)
+    target = sample(lambda d: d.event is not None)
+    mutate_domain(domains, target.domain, lambda d: d["event"].update(raw_table="renamed_events"))
+    assert input_hash(envs, domains) != before  # a changed domain is synthesized again, never served stale
+    (domains / f"{target.domain}.yaml").unlink()
+    assert f"domains/{target.domain}.yaml" not in {label for label, _ in input_files(envs, domains)}
 
 
 def test_cdktf_list_shows_the_three_stacks(tmp_path: Path) -> None:
