@@ -1,0 +1,1 @@
+"""Helpers the tests share (not test doubles: those live in tests/doubles)."""
