@@ -9,7 +9,6 @@ and rebuilds what it needs.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import shutil
@@ -25,7 +24,8 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from deployer.config import load_environment
+from platform_model.domain import load_domains
+from platform_model.environment import load_environment
 
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -34,7 +34,12 @@ console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 LOCAL_ENV = "local"
 PROD_LIKE_ENV = "local-prod"
 DEMO_DATE = "2026-11-24"
-CHANGED_DAG = "orders_freshness.py"
+SAMPLE_DAYS = 2  # two ingest days: the second changes some customer profiles, so dbt's snapshot keeps history
+
+
+def changed_dag() -> str:
+    """The DAG file the demo edits: the first domain's (any would do)."""
+    return f"{sorted(load_domains())[0]}.py"
 
 
 class DemoError(Exception):
@@ -108,9 +113,11 @@ class Demo:
 
 
 def stage_validate(d: Demo) -> str:
-    """Validate every environment file."""
-    d.deployer("validate")
-    return "5 environment files valid"
+    """Validate every environment file and the domains each deploys."""
+    proc = d.deployer("validate")
+    ok = [line for line in proc.stdout.splitlines() if line.startswith("ok  ")]
+    last = [line for line in proc.stdout.splitlines() if line.startswith("validated ")]
+    return last[-1] if last else f"{len(ok)} environment files valid"
 
 
 def stage_synth(d: Demo) -> str:
@@ -180,7 +187,7 @@ def _source_copy(d: Demo) -> Path:
     if src.exists():
         shutil.rmtree(src)
     ignore = shutil.ignore_patterns("__pycache__", "target", "logs", "dbt_packages", ".user.yml")
-    for part in ("composer", "dbt", "gx", "contracts", "dataproc_jobs"):
+    for part in ("composer", "dbt", "gx", "domains", "dataproc_jobs", "environments"):
         shutil.copytree(REPO / part, src / part, ignore=ignore)
     return src
 
@@ -188,7 +195,7 @@ def _source_copy(d: Demo) -> Path:
 def stage_change_dag(d: Demo) -> str:
     """Change one DAG, build and promote again: only that file moves, the old one is archived."""
     src = _source_copy(d)
-    dag = src / "composer" / "dags" / CHANGED_DAG
+    dag = src / "composer" / "dags" / changed_dag()
     text = dag.read_text(encoding="utf-8")
     dag.write_text(text + "\n# demo: a one-line change to show an incremental promotion\n", encoding="utf-8")
     out = d.deployer_json("release", "build", "--root", str(src))
@@ -205,7 +212,7 @@ def stage_change_dag(d: Demo) -> str:
 def stage_drift(d: Demo) -> str:
     """Edit a DAG by hand in the bucket; `deployer drift` finds it (exit 1); promoting again repairs it."""
     env = load_environment(LOCAL_ENV)
-    blob = _client(d).bucket(env.composer.dag_bucket).blob(f"dags/{CHANGED_DAG}")
+    blob = _client(d).bucket(env.composer.dag_bucket).blob(f"dags/{changed_dag()}")
     blob.upload_from_string(blob.download_as_bytes() + b"\n# edited by hand in the bucket\n")
     d.deployer("drift", "--env", LOCAL_ENV, expect=1)
     d.deployer(
@@ -245,9 +252,10 @@ def stage_rollback(d: Demo) -> str:
 
 
 def stage_lineage(d: Demo) -> str:
-    """Write the release's lineage as Mermaid and SVG."""
-    d.deployer("lineage", "--release", d.facts["r1"], "--out", str(d.out))
-    return f"{d.out / 'lineage.mmd'}, {d.out / 'lineage.svg'}"
+    """Write the release's declared lineage as Mermaid and SVG: the platform, and one per domain."""
+    proc = d.deployer("lineage", "--release", d.facts["r1"], "--out", str(d.out))
+    pictures = [line.removeprefix("wrote ") for line in proc.stdout.splitlines() if line.endswith(".svg")]
+    return f"{len(pictures)} pictures: " + ", ".join(Path(p).name for p in pictures)
 
 
 def _client(d: Demo) -> Any:
@@ -268,9 +276,9 @@ def _download_prefix(bucket: Any, prefix: str, dest: Path) -> int:
 
 
 def stage_pipeline(d: Demo) -> str:
-    """Run `airflow dags test orders_daily` on the Composer bucket as promoted (Spark local, dbt, GX)."""
-    from composer.local_run import composer_local_run
-    from dataproc_jobs.sample_data import generate
+    """Run every domain's daily DAG with `airflow dags test` on the Composer bucket as promoted, a domain
+    after its inputs (Spark local, dbt on DuckDB, GX), and show the rows in and out of each step."""
+    from composer.local_run import run_daily_dags, write_sample_events
 
     env = load_environment(LOCAL_ENV)
     mount = d.work / "composer-bucket"
@@ -279,36 +287,35 @@ def stage_pipeline(d: Demo) -> str:
     bucket = _client(d).bucket(env.composer.dag_bucket)
     files = _download_prefix(bucket, "dags/", mount) + _download_prefix(bucket, "data/", mount)
     console.print(f"mounted gs://{env.composer.dag_bucket} ({files} objects) at {mount}", markup=False)
-    generate(
-        mount / "data" / "warehouse" / "raw" / "orders_events", dt.date.fromisoformat(DEMO_DATE), rows=2000
-    )
+    written = write_sample_events(mount / "data" / "warehouse", DEMO_DATE, rows=2000, days=SAMPLE_DAYS)
+    console.print(f"sample raw events: {written}", markup=False)
     os.environ.update({k: v for k, v in d.env.items() if k == "STORAGE_EMULATOR_HOST"})
-    result = composer_local_run(mount / "dags", DEMO_DATE)
-    table = Table(title=f"orders_daily {DEMO_DATE}: rows in and out of each step")
-    for column in ("task", "state", "records in", "records out", "rejected", "seconds"):
-        table.add_column(column, justify="right" if column not in ("task", "state") else "left")
-    order = [e["task_id"] for e in result.lines("task_metrics")]
-    for task_id, state in sorted(result.task_states.items(), key=lambda t: _index(order, t[0])):
-        m = result.task_metrics(task_id) or {}
-        table.add_row(
-            task_id,
-            state,
-            *(str(m.get(k, "")) for k in ("records_in", "records_out", "records_rejected")),
-            f"{m.get('duration_seconds', '')}",
-        )
+    results = run_daily_dags(mount / "dags", DEMO_DATE)
+    table = Table(title=f"{DEMO_DATE}: every domain's daily DAG, rows in and out of each step")
+    for column in ("DAG", "task", "state", "records in", "records out", "rejected", "seconds"):
+        table.add_column(column, justify="left" if column in ("DAG", "task", "state") else "right")
+    for result in results:
+        for task_id in result.task_order():
+            m = result.task_metrics(task_id) or {}
+            table.add_row(
+                result.dag_id,
+                task_id,
+                result.task_states[task_id],
+                *(str(m.get(k, "")) for k in ("records_in", "records_out", "records_rejected")),
+                f"{m.get('duration_seconds', '')}",
+            )
     console.print(table)
-    for line in result.lines("gx_validation"):
-        console.print(json.dumps(line), markup=False)
-    if not result.success:
-        raise DemoError(f"orders_daily failed: {result.task_states} (log: {result.log_path})")
-    d.facts["pipeline"] = result
+    for result in results:
+        for line in result.lines("gx_validation"):
+            console.print(json.dumps(line), markup=False)
+        for event in result.asset_events:
+            console.print(f"{result.dag_id} emitted asset {event.get('uri')}", markup=False)
+    failed = [r for r in results if not r.success]
+    if failed:
+        raise DemoError("; ".join(f"{r.dag_id} failed: {r.task_states} (log: {r.log_path})" for r in failed))
+    d.facts["pipeline"] = results
     d.facts["mount"] = mount
-    tasks = sorted(result.task_states, key=lambda t: _index(order, t))
-    return f"success in {result.duration_seconds:.0f}s; tasks {' -> '.join(tasks)}"
-
-
-def _index(order: list[str], item: str) -> int:
-    return order.index(item) if item in order else len(order)
+    return "; ".join(f"{r.dag_id} success in {r.duration_seconds:.0f}s" for r in results)
 
 
 def stage_docs(d: Demo) -> str:
@@ -332,7 +339,7 @@ def stage_docs(d: Demo) -> str:
         ],
         cwd=project,
         show=False,
-        extra_env={"ORDERS_LOCAL_WAREHOUSE": str(warehouse)},
+        extra_env={"PLATFORM_LOCAL_WAREHOUSE": str(warehouse)},
     )
     written.append(str(docs / "index.html"))
     gx_docs = d.out / "gx-data-docs"
@@ -358,7 +365,7 @@ STAGES: list[tuple[str, Callable[[Demo], str]]] = [
     ("prod approval gate", stage_approval),
     ("roll back and audit", stage_rollback),
     ("lineage", stage_lineage),
-    ("run orders_daily end to end", stage_pipeline),
+    ("run every domain's daily DAG end to end", stage_pipeline),
     ("dbt docs and GX Data Docs", stage_docs),
 ]
 

@@ -42,9 +42,16 @@ def test_demo_runs_every_stage(tmp_path: Path) -> None:
     assert "requires an approval" in text and "approving your own request is not allowed" in text
     assert "drift" in text and "hand edit found" in text
     # the pipeline ran and the pictures and docs are there
-    assert "orders_daily" in text and "spark_clean" in text and "gx_validation" in text
+    # every domain's daily DAG ran, the cross-domain one after the others, on their assets
+    for dag_id in ("customers_daily", "orders_daily", "revenue_daily"):
+        assert f"{dag_id} success in" in text
+    assert text.index("customers_daily success") < text.index("revenue_daily success")
+    assert "emitted asset platform://domains/orders" in text and "gx_validation" in text
+    assert "validated 5 environment files and 3 domains" in text
     ET.parse(out / "lineage.svg")
     assert (out / "lineage.mmd").read_text().startswith("flowchart LR")
+    for domain in ("orders", "customers", "revenue"):
+        ET.parse(out / f"lineage-{domain}.svg")
     assert (out / "dbt-docs" / "index.html").is_file()
     assert (out / "gx-data-docs" / "index.html").is_file()
     # the emulator was stopped: nothing answers on its port any more
