@@ -70,8 +70,8 @@ check-code: setup ## detect-secrets (against the committed baseline) and bandit
 lint: setup ## ruff, mypy --strict, sqlfluff
 	$(CURDIR)/.venv/bin/ruff check .
 	$(CURDIR)/.venv/bin/ruff format --check .
-	$(CURDIR)/.venv/bin/mypy deployer infra
-	cd dbt && $(CURDIR)/.venv/bin/sqlfluff lint models
+	$(CURDIR)/.venv/bin/mypy platform_model deployer infra
+	cd dbt && $(CURDIR)/.venv/bin/sqlfluff lint models snapshots
 
 test: setup ## Set up, then run the whole suite (lint, synth, checks, pytest)
 	$(MAKE) --no-print-directory lint

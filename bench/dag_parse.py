@@ -1,10 +1,11 @@
 """DAG parse time: each DAG file through Airflow's own DagBag, and the imports that cost most.
 
 For a gcp environment (staging) and the local one, `composer/dags` is copied into a temp folder with a
-`runtime_config.json` rendered by the deployer (`deployer.render`, from the environment file, the
-repo's contract and the Spark jobs `dataproc_jobs.build` defines). A probe process (`bench.dag_probe`,
-temp AIRFLOW_HOME) pre-imports what Airflow's DAG processor pre-imports and parses each file in a forked
-child, several times; the median is compared with the budget of 200 ms per file.
+`runtime_config.json` built by `platform_model.runtime.build` (through `composer.runtime_config`, from
+the environment file, the repo's domains and the Spark jobs `dataproc_jobs.build` finds). A probe
+process (`bench.dag_probe`, temp AIRFLOW_HOME) pre-imports what Airflow's DAG processor pre-imports and
+parses every DAG file in a forked child, several times, with `composer.dag_check`'s DagBag; the median
+is compared with the budget of 200 ms per file.
 
 `python -X importtime` on each DAG file (run as the DAG processor would import it, runtime config
 beside it) gives the 10 imports with the highest cumulative time.
@@ -15,6 +16,7 @@ beside it) gives the 10 imports with the highest cumulative time.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -25,65 +27,26 @@ from pathlib import Path
 from typing import Any
 
 from bench.table import Figure, median, render, to_json
+from composer.dag_check import dag_files as folder_dag_files
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DAGS = REPO_ROOT / "composer" / "dags"
 BUDGET_MS = 200.0
 PLATFORM_ENVS = {"gcp": "staging", "local": "local"}
 TOP_IMPORTS = 10
+# Digests the staged runtime config names (no release is built: only the DAG files are parsed).
+COMPONENTS = {c: hashlib.sha256(f"bench {c}".encode()).hexdigest() for c in ("jobs", "dbt", "gx")}
 
 
 def runtime_config_bytes(env_name: str) -> bytes:
-    """`runtime_config.json` for `env_name`, rendered by the deployer from a release-like file set."""
-    from datetime import UTC, datetime
-
-    from dataproc_jobs.build import JOBS, PY_ZIP_NAME
-    from deployer.config import load_environment
-    from deployer.policy_tags import local_ids
-    from deployer.release import (
-        COMPONENTS,
-        GitInfo,
-        Manifest,
-        component_digest,
-        file_entry,
-        release_id_of,
-    )
-    from deployer.render import render, to_bytes
+    """`runtime_config.json` of `env_name` for the repo's domains, as the one builder builds it."""
+    from composer.runtime_config import for_repo
+    from platform_model.environment import load_environment
+    from platform_model.runtime import to_bytes
 
     env = load_environment(env_name)
-    jobs: dict[str, dict[str, Any]] = {
-        name: {
-            "main": spec.entry_point.name,
-            "py_files": [PY_ZIP_NAME],
-            "jars": [f"{jar}.jar" for jar in spec.jars],
-            "connectors": list(spec.connectors),
-        }
-        for name, spec in JOBS.items()
-    }
-    files: dict[str, bytes] = {
-        "contracts/orders.yaml": (REPO_ROOT / "contracts" / "orders.yaml").read_bytes(),
-        "jobs/jobs.json": json.dumps({"jobs": jobs}).encode(),
-    }
-    for job in jobs.values():
-        for name in [job["main"], *job["py_files"], *job["jars"]]:
-            files[f"jobs/{name}"] = b"artifact " + name.encode()
-    entries = [file_entry(path, data) for path, data in sorted(files.items())]
-    manifest = Manifest(
-        release=release_id_of(entries),
-        created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        builder="bench",
-        git=GitInfo(commit=None, dirty=None),
-        components={
-            c: component_digest([e for e in entries if e.path.startswith(c + "/")], c) for c in COMPONENTS
-        },
-        files=entries,
-    )
-    config = render(
-        env,
-        manifest,
-        files.__getitem__,
-        artifacts_bucket=env.buckets.artifacts.name,
-        policy_tags=local_ids(env),
+    config = for_repo(
+        env, jobs_base=f"gs://{env.buckets.artifacts.name}/jobs/{COMPONENTS['jobs']}/", components=COMPONENTS
     )
     return to_bytes(config)
 
@@ -97,8 +60,8 @@ def stage(root: Path, env_name: str) -> Path:
 
 
 def dag_files() -> list[str]:
-    """The DAG files (top-level *.py of composer/dags; helpers live in packages the .airflowignore skips)."""
-    return sorted(p.name for p in DAGS.glob("*.py"))
+    """Every DAG file of the repo (`composer.dag_check.dag_files` of composer/dags)."""
+    return [p.name for p in folder_dag_files(DAGS)]
 
 
 def _environ(root: Path, folder: Path) -> dict[str, str]:
@@ -108,7 +71,7 @@ def _environ(root: Path, folder: Path) -> dict[str, str]:
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__CORE__DAGS_FOLDER=str(folder),
     )
-    for key in ("ORDERS_RUNTIME_CONFIG", "STORAGE_EMULATOR_HOST"):
+    for key in ("PLATFORM_RUNTIME_CONFIG", "STORAGE_EMULATOR_HOST"):
         env.pop(key, None)
     return env
 

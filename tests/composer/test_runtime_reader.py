@@ -1,4 +1,4 @@
-"""The stdlib reader in composer/dags/orders_platform reads what deployer.runtime renders, field for field."""
+"""The stdlib reader in composer/dags/pipelines reads what platform_model.runtime builds, field for field."""
 
 from __future__ import annotations
 
@@ -9,24 +9,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from orders_platform import runtime as reader
+from pipelines import runtime as reader
 from pydantic import BaseModel
 
-from deployer.runtime import RUNTIME_CONFIG_NAME as DEPLOYER_RUNTIME_CONFIG_NAME
-from deployer.runtime import RuntimeConfig as DeployerConfig
-from deployer.runtime import SparkJob as DeployerSparkJob
+from platform_model import runtime as model
+from platform_model.runtime import to_bytes
 from tests.composer.conftest import runtime_config
 
 
-def _pydantic_fields(model: type[BaseModel], prefix: str = "") -> set[str]:
+def _pydantic_fields(cls: type[BaseModel], prefix: str = "") -> set[str]:
     names = set()
-    for name, info in model.model_fields.items():
+    for name, info in cls.model_fields.items():
         names.add(prefix + name)
-        annotation = info.annotation
-        args = typing.get_args(annotation) or (annotation,)
-        for arg in args:
+        stack = [info.annotation]
+        while stack:  # dict[str, X] and X | None contribute X's fields
+            arg = stack.pop()
             if isinstance(arg, type) and issubclass(arg, BaseModel):
                 names |= _pydantic_fields(arg, f"{prefix}{name}.")
+            else:
+                stack.extend(typing.get_args(arg))
     return names
 
 
@@ -35,27 +36,42 @@ def _dataclass_fields(cls: Any, prefix: str = "") -> set[str]:
     hints = typing.get_type_hints(cls, vars(reader))
     for f in dataclasses.fields(cls):
         names.add(prefix + f.name)
-        for arg in typing.get_args(hints[f.name]) or (hints[f.name],):
+        stack = [hints[f.name]]
+        while stack:
+            arg = stack.pop()
             if dataclasses.is_dataclass(arg):
                 names |= _dataclass_fields(arg, f"{prefix}{f.name}.")
+            else:
+                stack.extend(typing.get_args(arg))
     return names
 
 
 @pytest.mark.parametrize("platform", ["gcp", "local"])
-def test_a_rendered_config_is_read_back_whole(platform: str) -> None:
-    rendered = runtime_config(platform)
-    parsed = reader.parse(rendered.model_dump_json())
-    assert dataclasses.asdict(parsed) == rendered.model_dump(mode="json")
+def test_a_built_config_is_read_back_whole(platform: str) -> None:
+    built = runtime_config(platform)
+    parsed = reader.parse(to_bytes(built).decode())
+    assert dataclasses.asdict(parsed) == built.model_dump(mode="json")
+    assert list(parsed.domains) == list(built.domains)  # input order kept
 
 
 def test_reader_knows_every_field_of_the_contract() -> None:
-    # Nested models count too: spark.jobs.<name> contributes spark.jobs.main_python_file_uri etc.
+    # Nested models count too: domains.<name>.gx_suites.<suite> contributes domains.gx_suites.layer etc.
     reader_fields = _dataclass_fields(reader.RuntimeConfig)
-    assert reader_fields == _pydantic_fields(DeployerConfig)
-    assert "spark.jobs.jar_file_uris" in reader_fields
-    assert _dataclass_fields(reader.SparkJob) == _pydantic_fields(DeployerSparkJob)
-    assert DeployerConfig.model_fields["schema_version"].default == reader.SCHEMA_VERSION
-    assert reader.RUNTIME_CONFIG_NAME == DEPLOYER_RUNTIME_CONFIG_NAME
+    assert reader_fields == _pydantic_fields(model.RuntimeConfig)
+    assert {
+        "spark.jobs.jar_file_uris",
+        "domains.dags.retries",
+        "domains.gx_suites.window_column",
+    } <= reader_fields
+    assert model.RuntimeConfig.model_fields["schema_version"].default == reader.SCHEMA_VERSION
+    assert reader.RUNTIME_CONFIG_NAME == model.RUNTIME_CONFIG_NAME
+
+
+def test_the_domain_helper_finds_a_dag_by_kind() -> None:
+    parsed = reader.parse(to_bytes(runtime_config("gcp")).decode())
+    found = parsed.domains["orders"].dag("freshness")
+    assert found is not None and found[0] == "orders_freshness" and found[1].kind == "freshness"
+    assert parsed.domains["revenue"].dag("freshness") is None
 
 
 def _broken(mutate: Any) -> str:
@@ -70,13 +86,37 @@ def _broken(mutate: Any) -> str:
         (lambda d: d.pop("project"), "project: is required"),
         (
             lambda d: d["spark"]["jobs"]["orders_clean"].update(jar_file_uris="x.jar"),
-            "jar_file_uris: expected a list",
+            "spark.jobs.orders_clean.jar_file_uris: expected a list",
         ),
-        (lambda d: d.update(schema_version=2), "schema_version: is 2, but this DAG code reads version 1"),
+        (lambda d: d.update(schema_version=1), "schema_version: is 1, but this DAG code reads version 2"),
         (lambda d: d.update(platform="aws"), "platform: expected gcp or local"),
         (lambda d: d["datasets"].pop("marts"), "datasets: lacks ['marts']"),
-        (lambda d: d.update(freshness_target_seconds="900"), "freshness_target_seconds: expected an integer"),
         (lambda d: d.update(spark=[]), "spark: expected an object"),
+        (lambda d: d.pop("domains"), "domains: is required"),
+        (
+            lambda d: d["domains"]["orders"].update(lateness_days="2"),
+            "domains.orders.lateness_days: expected an integer",
+        ),
+        (
+            lambda d: d["domains"]["orders"]["dags"]["orders_daily"].update(paused="no"),
+            "domains.orders.dags.orders_daily.paused: expected true or false",
+        ),
+        (
+            lambda d: d["domains"]["orders"]["dags"]["orders_daily"].update(kind="hourly"),
+            "domains.orders.dags.orders_daily.kind: expected daily or freshness",
+        ),
+        (
+            lambda d: d["domains"]["customers"]["gx_suites"]["dim_customers"].update(layer="gold"),
+            "domains.customers.gx_suites.dim_customers.layer: expected one of raw, staging, marts",
+        ),
+        (
+            lambda d: d["spark"]["jobs"].pop("customers_clean"),
+            "domains.customers.spark_jobs: names Spark job 'customers_clean', which spark.jobs lacks",
+        ),
+        (
+            lambda d: d["domains"]["revenue"].update(raw_table=""),
+            "domains.revenue.raw_table: expected a non-empty",
+        ),
     ],
 )
 def test_unusable_configs_name_the_field(mutate: Any, message: str) -> None:
@@ -94,21 +134,29 @@ def test_invalid_json_and_unknown_keys() -> None:
     assert parsed.env == "staging"
 
 
-def test_load_for_dag_without_a_config_returns_none(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    dag_file = tmp_path / "orders_daily.py"
+def test_load_for_dag_without_a_config_returns_none(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(reader.CONFIG_ENV, raising=False)
+    dag_file = tmp_path / "a_domain.py"
     dag_file.write_text("")
     assert reader.load_for_dag(str(dag_file)) is None
     assert "declares no DAG" in caplog.text
-    (tmp_path / "runtime_config.json").write_text(runtime_config("local").model_dump_json())
+    (tmp_path / "runtime_config.json").write_bytes(to_bytes(runtime_config("local")))
     loaded = reader.load_for_dag(str(dag_file))
     assert loaded is not None and loaded.platform == "local"
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_bytes(to_bytes(runtime_config("gcp")))
+    monkeypatch.setenv(reader.CONFIG_ENV, str(elsewhere))
+    loaded = reader.load_for_dag(str(dag_file))
+    assert loaded is not None and loaded.platform == "gcp"
 
 
 def test_paths_resolve_against_the_bucket_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     dags = tmp_path / "gcs" / "dags"
     dags.mkdir(parents=True)
     assert reader.bucket_path(dags, "data/dbt/abc") == tmp_path / "gcs" / "data" / "dbt" / "abc"
-    monkeypatch.delenv("ORDERS_LOCAL_WAREHOUSE", raising=False)
+    monkeypatch.delenv("PLATFORM_LOCAL_WAREHOUSE", raising=False)
     assert reader.local_warehouse(dags) == tmp_path / "gcs" / "data" / "warehouse"
-    monkeypatch.setenv("ORDERS_LOCAL_WAREHOUSE", str(tmp_path / "wh"))
+    monkeypatch.setenv("PLATFORM_LOCAL_WAREHOUSE", str(tmp_path / "wh"))
     assert reader.local_warehouse(dags) == tmp_path / "wh"

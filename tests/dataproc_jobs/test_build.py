@@ -1,9 +1,12 @@
-"""The Spark artifacts build: deterministic, Java release from the env files, pins in step with Dataproc."""
+"""The Spark artifacts build: jobs from the domain declarations, one deterministic zip per job package,
+jars from every Java source folder, the Java release from the env files, pins in step with Dataproc."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import json
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -12,47 +15,76 @@ from pathlib import Path
 
 import pytest
 
-from dataproc_jobs.build import JOBS, BuildError, build, java_release_from_environments, main
-from dataproc_jobs.orders import schema
-from deployer.config import load_all
+from dataproc_jobs.build import BuildError, JarSpec, build, build_jar, java_release_from_environments, main
+from platform_model.domain import load_domains
+from platform_model.environment import load_all
 
 REPO = Path(__file__).resolve().parents[2]
+COPIED = ("dataproc_jobs", "domains", "environments", "platform_model")
+NEW_JAR = """package com.acme.payments.udf;
+
+public final class Cents {
+  public static long of(double amount) { return Math.round(amount * 100); }
+}
+"""
 
 
 def test_same_sources_give_byte_identical_artifacts(built_jobs: Path, tmp_path: Path) -> None:
     again = build(tmp_path / "again")
-    assert again.files == {p.name: again.files[p.name] for p in sorted(built_jobs.iterdir())}
+    assert sorted(again.files) == sorted(p.name for p in built_jobs.iterdir())
     for name in again.files:
         assert (built_jobs / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
 
 
-def test_jobs_json_lists_relative_artifacts_and_connectors(built_jobs: Path) -> None:
-    jobs = json.loads((built_jobs / "jobs.json").read_text())
-    assert jobs == {
-        "jobs": {
-            "orders_clean": {
-                "main": "orders_clean.py",
-                "py_files": ["dataproc_jobs.zip"],
-                "jars": ["orders-udfs.jar"],
-                "connectors": ["spark-bigquery"],
-            }
-        }
+def test_jobs_json_follows_the_domain_declarations(built_jobs: Path) -> None:
+    jobs = json.loads((built_jobs / "jobs.json").read_text())["jobs"]
+    declared = {
+        job: (domain.job_package(job), spec.jars, spec.connectors)
+        for domain in load_domains().values()
+        for job, spec in domain.spark_jobs.items()
     }
-    for job in jobs["jobs"].values():
-        for name in [job["main"], *job["py_files"], *job["jars"]]:
-            assert (built_jobs / name).is_file()
-        for connector in job["connectors"]:
+    assert set(jobs) == set(declared) >= {"orders_clean", "customers_clean"}
+    for name, (package, jars, connectors) in declared.items():
+        assert jobs[name] == {
+            "main": f"{name}.py",
+            "py_files": [f"{package}.zip"],
+            "jars": [f"{jar}.jar" for jar in jars],
+            "connectors": connectors,
+        }
+        for artifact in [jobs[name]["main"], *jobs[name]["py_files"], *jobs[name]["jars"]]:
+            assert (built_jobs / artifact).is_file()
+        for connector in connectors:
             assert all(connector in env.dataproc.connectors for env in load_all().values())
-    assert set(jobs["jobs"]) == set(JOBS)
+    assert jobs["orders_clean"]["jars"] == ["orders-udfs.jar"]  # the orders job keeps its Java UDF
+    assert (built_jobs / "orders_clean.py").read_bytes() == (
+        REPO / "dataproc_jobs" / "entrypoints" / "orders_clean.py"
+    ).read_bytes()
 
 
-def test_zip_holds_the_package_only_with_fixed_timestamps(built_jobs: Path) -> None:
-    with zipfile.ZipFile(built_jobs / "dataproc_jobs.zip") as zf:
-        names = zf.namelist()
-        assert names == sorted(names)
+def _names(zip_path: Path) -> list[str]:
+    with zipfile.ZipFile(zip_path) as zf:
         assert {i.date_time for i in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)}
-    assert "dataproc_jobs/orders/job.py" in names and "dataproc_jobs/__init__.py" in names
-    assert not [n for n in names if "build" in n or "sample_data" in n or "__pycache__" in n]
+        return zf.namelist()
+
+
+def test_each_package_has_its_own_zip_with_the_shared_code(built_jobs: Path) -> None:
+    packages = {p.stem for p in built_jobs.glob("*.zip")}
+    assert packages == {"orders", "customers"}
+    for package in packages:
+        names = _names(built_jobs / f"{package}.zip")
+        assert names == sorted(names)
+        assert {
+            "dataproc_jobs/__init__.py",
+            "dataproc_jobs/common/job.py",
+            f"dataproc_jobs/{package}/job.py",
+        } <= set(names)
+        others = {n.split("/")[1] for n in names if n.count("/") > 1} - {"common", package}
+        assert not others, f"{package}.zip holds other packages: {others}"
+        assert not [
+            n for n in names if n.endswith(("sample.py", "build.py", "sample_data.py")) or "pycache" in n
+        ]
+        # What the job needs on Dataproc is in its zip: every module it imports resolves inside it.
+        assert f"dataproc_jobs/{package}/transform.py" in names
 
 
 def test_jar_targets_the_dataproc_java_release(built_jobs: Path) -> None:
@@ -77,24 +109,26 @@ def test_pyspark_pin_matches_the_dataproc_spark_line() -> None:
     assert importlib.metadata.version("pyspark").startswith(f"{line}.")
 
 
-def test_job_schema_mirrors_the_contract() -> None:
-    from contracts.model import load_contract
-
-    contract = load_contract()
-    for section, columns in (
-        ("event", schema.EVENT_COLUMNS),
-        ("staging", schema.STAGING_COLUMNS),
-        ("rejects", schema.REJECTS_COLUMNS),
-    ):
-        assert [(c.name, c.type, c.mode == "REQUIRED") for c in contract.columns(section)] == list(columns), (
-            section
-        )
-    assert contract.staging.partition_by == schema.STAGING_PARTITION
-    assert contract.rejects.partition_by == schema.REJECTS_PARTITION
-    sys.path.insert(0, str(REPO / "composer" / "dags"))
-    from orders_platform.warehouse import REJECTS_TABLE, STAGING_TABLE
-
-    assert (contract.staging.table, contract.rejects.table) == (STAGING_TABLE, REJECTS_TABLE)
+def test_each_job_schema_mirrors_its_contract() -> None:
+    checked = []
+    for domain in load_domains().values():
+        if not domain.spark_jobs:
+            continue
+        assert domain.staging is not None and domain.rejects is not None
+        packages = {domain.job_package(job) for job in domain.spark_jobs}
+        for package in packages:
+            schema = importlib.import_module(f"dataproc_jobs.{package}.schema")
+            for section, columns in (
+                ("event", schema.EVENT_COLUMNS),
+                ("staging", schema.STAGING_COLUMNS),
+                ("rejects", schema.REJECTS_COLUMNS),
+            ):
+                contract = [(c.name, c.type, c.mode == "REQUIRED") for c in domain.sections()[section]]
+                assert contract == list(columns), (domain.domain, section)
+            assert domain.staging.partition_by == schema.STAGING_PARTITION
+            assert domain.rejects.partition_by == schema.REJECTS_PARTITION
+            checked.append(package)
+    assert sorted(checked) == ["customers", "orders"]
 
 
 def test_build_refuses_a_non_empty_outdir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -105,29 +139,132 @@ def test_build_refuses_a_non_empty_outdir(tmp_path: Path, capsys: pytest.Capture
     assert capsys.readouterr().err.strip().startswith("error: OUTDIR:")
 
 
-def test_javac_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dataproc_jobs import build as build_module
-
+def test_javac_errors_are_one_line(tmp_path: Path) -> None:
     src = tmp_path / "src" / "x"
     src.mkdir(parents=True)
     (src / "Broken.java").write_text("package x; public class Broken { int }")
-    broken = build_module.JarSpec(name="broken", sources=tmp_path / "src", classpath=())
     with pytest.raises(BuildError, match=r"javac failed for broken: .*Broken\.java"):
-        build_module.build_jar(broken, tmp_path / "broken.jar", 11)
+        build_jar(JarSpec(name="broken", sources=tmp_path / "src"), tmp_path / "broken.jar", 11)
 
 
-def test_sample_data_cli(tmp_path: Path) -> None:
-    cmd = [sys.executable, "-m", "dataproc_jobs.sample_data", "--out", str(tmp_path), "--date", "2026-01-15"]
-    done = subprocess.run([*cmd, "--rows", "200", "--days", "2"], capture_output=True, text=True, cwd=REPO)
-    assert done.returncode == 0, done.stderr
-    summaries = [json.loads(line) for line in done.stdout.splitlines()]
-    assert [s["ingest_date"] for s in summaries] == ["2026-01-14", "2026-01-15"]
-    lines = (tmp_path / "ingest_date=2026-01-15" / "part-00000.jsonl").read_text().splitlines()
-    assert len(lines) == 200 == summaries[1]["rows"]
-    again = subprocess.run([*cmd, "--rows", "200", "--days", "2"], capture_output=True, text=True, cwd=REPO)
-    assert again.stdout == done.stdout  # deterministic
-    bad = subprocess.run([*cmd[:-1], "2026-02-30", "--rows", "5"], capture_output=True, text=True, cwd=REPO)
-    assert (
-        bad.returncode == 2
-        and bad.stderr.strip() == "error: argument --date: '2026-02-30' is not a YYYY-MM-DD date"
+# -- a copy of the repository, as a new user changes it ------------------------------------------------
+
+
+def copy_repo(root: Path) -> Path:
+    """The parts of the repo the Spark build reads, copied to `root`."""
+    for name in COPIED:
+        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return root
+
+
+def add_domain(root: Path, name: str = "payments") -> None:
+    """A third domain from files only: the customers domain's own files copied and renamed, plus a jar."""
+    text = (root / "domains" / "customers.yaml").read_text().replace("customers", name)
+    text = text.replace(
+        f"{name}_clean: {{connectors: [spark-bigquery]}}",
+        f"{name}_clean: {{jars: [{name}-udfs], connectors: [spark-bigquery]}}",
     )
+    (root / "domains" / f"{name}.yaml").write_text(text)
+    package = root / "dataproc_jobs" / name
+    shutil.copytree(root / "dataproc_jobs" / "customers", package)
+    for module in package.glob("*.py"):
+        module.write_text(module.read_text().replace("dataproc_jobs.customers", f"dataproc_jobs.{name}"))
+    entry = (root / "dataproc_jobs" / "entrypoints" / "customers_clean.py").read_text()
+    (root / "dataproc_jobs" / "entrypoints" / f"{name}_clean.py").write_text(entry.replace("customers", name))
+    java = root / "dataproc_jobs" / "java" / f"{name}-udfs" / "src" / "com" / "acme" / name / "udf"
+    java.mkdir(parents=True)
+    (java / "Cents.java").write_text(NEW_JAR)
+
+
+@pytest.fixture(scope="module")
+def third_domain(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(a repo copy with a third domain added from files only, its build by the copy's own CLI)."""
+    root = copy_repo(tmp_path_factory.mktemp("repo"))
+    add_domain(root)
+    out = root / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "dataproc_jobs.build", str(out)], cwd=root, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return root, out
+
+
+def test_a_new_domain_gets_its_job_built_without_editing_the_build(third_domain: tuple[Path, Path]) -> None:
+    root, out = third_domain
+    assert (root / "dataproc_jobs" / "build.py").read_bytes() == (
+        REPO / "dataproc_jobs" / "build.py"
+    ).read_bytes()
+    jobs = json.loads((out / "jobs.json").read_text())["jobs"]
+    assert jobs["payments_clean"] == {
+        "main": "payments_clean.py",
+        "py_files": ["payments.zip"],
+        "jars": ["payments-udfs.jar"],
+        "connectors": ["spark-bigquery"],
+    }
+    assert {"orders_clean", "customers_clean"} <= set(jobs)
+    assert "dataproc_jobs/payments/transform.py" in _names(out / "payments.zip")
+    with zipfile.ZipFile(out / "payments-udfs.jar") as jar:
+        assert jar.namelist() == ["com/acme/payments/udf/Cents.class"]
+
+
+def test_a_change_to_one_package_changes_only_its_zip(
+    third_domain: tuple[Path, Path], tmp_path: Path
+) -> None:
+    root, first = third_domain
+    module = root / "dataproc_jobs" / "payments" / "transform.py"
+    original = module.read_text()
+    module.write_text(original + "\n# a change inside the payments job only\n")
+    try:
+        second = build(tmp_path / "out", root=root)
+    finally:
+        module.write_text(original)
+    changed = sorted(
+        n for n in second.files if (first / n).read_bytes() != (tmp_path / "out" / n).read_bytes()
+    )
+    assert changed == ["payments.zip"]
+    assert sorted(second.files) == sorted(p.name for p in first.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("breakage", "expected"),
+    [
+        (
+            lambda root: (root / "dataproc_jobs" / "entrypoints" / "customers_clean.py").unlink(),
+            "error: domains/customers.yaml: spark_jobs.customers_clean: "
+            "no entry point dataproc_jobs/entrypoints/customers_clean.py",
+        ),
+        (
+            lambda root: shutil.rmtree(root / "dataproc_jobs" / "java" / "orders-udfs"),
+            "error: domains/orders.yaml: spark_jobs.orders_clean.jars: no sources for jar 'orders-udfs' "
+            "under dataproc_jobs/java/orders-udfs/src (found: none)",
+        ),
+        (
+            lambda root: shutil.rmtree(root / "dataproc_jobs" / "customers"),
+            "error: domains/customers.yaml: spark_jobs.customers_clean: "
+            "no package dataproc_jobs/customers/ (with an __init__.py)",
+        ),
+        (
+            lambda root: (root / "domains" / "customers.yaml").write_text(
+                (root / "domains" / "customers.yaml").read_text().replace("[spark-bigquery]", "[spark-nope]")
+            ),
+            "error: domains/customers.yaml: spark_jobs.customers_clean.connectors: ['spark-nope'] are not "
+            "in every environment's dataproc.connectors",
+        ),
+    ],
+    ids=["entry-point", "jar-sources", "package", "connector"],
+)
+def test_what_a_domain_declares_but_lacks_is_one_line_exit_2(
+    tmp_path: Path, breakage: object, expected: str
+) -> None:
+    root = copy_repo(tmp_path / "repo")
+    breakage(root)  # type: ignore[operator]
+    done = subprocess.run(
+        [sys.executable, "-m", "dataproc_jobs.build", str(tmp_path / "out")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(expected), done.stderr
+    assert not (tmp_path / "out").exists()  # checked before anything is written
