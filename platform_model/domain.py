@@ -171,6 +171,17 @@ class Dag(_Strict):
         return value
 
 
+class Migration(_Strict):
+    """What moves existing data to a new major version of the contract: a dbt model, a backfill DAG or a
+    SQL file, shipped in the release (a release path under dbt/ or dags/)."""
+
+    to_version: str = Field(pattern=r"^\d+\.\d+$", description="The contract version it migrates to.")
+    path: str = Field(
+        pattern=r"^(dbt|dags)/[A-Za-z0-9_./-]+\.(sql|py)$",
+        description="Release path of the migration, e.g. dbt/models/<domain>/migrations/v2.sql.",
+    )
+
+
 class Domain(_Strict):
     """One pipeline domain: its contract and its pipeline declaration."""
 
@@ -195,6 +206,9 @@ class Domain(_Strict):
     dbt: Dbt = Field(default_factory=Dbt)
     gx_suites: dict[Identifier, GxSuite] = Field(default_factory=dict)
     dags: dict[DagKind, Dag] = Field(default_factory=dict)
+    migration: Migration | None = Field(
+        default=None, description="The migration a breaking change (major version bump) ships with."
+    )
 
     @field_validator("version", mode="before")
     @classmethod
