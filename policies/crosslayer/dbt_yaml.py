@@ -39,12 +39,6 @@ class DbtColumn:
     policy_tags: tuple[str, ...]
     meta: dict[str, Any]
 
-    def pii_meta(self) -> tuple[str | None, bool]:
-        """(policy tag display name `meta.pii` names, whether meta marks the column PII at all)."""
-        declared = self.meta.get("pii")
-        named = declared if isinstance(declared, str) and declared else None
-        return named, bool(named or declared is True or self.meta.get("contains_pii") is True)
-
 
 @dataclass(frozen=True)
 class DbtNode:
@@ -54,7 +48,7 @@ class DbtNode:
     """`model`, `snapshot`, `seed` or `source table`."""
     name: str
     file: str
-    """Release path of the property file, e.g. dbt/models/orders/staging/stg_orders.yml."""
+    """Release path of the property file, e.g. dbt/models/<domain>/staging/stg_<table>.yml."""
     columns: tuple[DbtColumn, ...]
 
 

@@ -49,6 +49,13 @@ def _node_domain(view: ReleaseView, node: DbtNode, declared: str | None) -> str 
     return parts[2] if len(parts) > 3 and parts[2] in view.domains else None
 
 
+def meta_pii(col: DbtColumn) -> tuple[str | None, bool]:
+    """(policy tag display name `meta.pii` names, whether the column's meta marks it PII at all)."""
+    declared = col.meta.get("pii")
+    named = declared if isinstance(declared, str) and declared else None
+    return named, bool(named or declared is True or col.meta.get("contains_pii") is True)
+
+
 def _missing_in(view: ReleaseView, tag: str, envs: Iterable[Environment]) -> list[str]:
     return [view.env_file(env.name) for env in envs if tag not in env.policy_tag_names()]
 
@@ -95,7 +102,7 @@ def _check_column(
                     "({{ var('policy_tags')['<display name>'] }}), so no environment can resolve it",
                 )
             )
-    named, flagged = col.pii_meta()
+    named, flagged = meta_pii(col)
     marked = {t for t in (contract, named) if t}
     if flagged or marked:
         if not col.policy_tags:
