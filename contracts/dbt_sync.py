@@ -318,7 +318,8 @@ def _snapshot_docs(
 ) -> dict[Path, dict[str, Any]]:
     """The snapshot YAML files of the domain, their columns taken from the relation they snapshot."""
     docs: dict[Path, dict[str, Any]] = {}
-    for path in sorted((dbt_dir / "snapshots" / domain.domain).glob("*.yml")):
+    folder = dbt_dir / "snapshots" / domain.domain
+    for path in sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]):
         doc = load_yaml_mapping(path)
         for snapshot in _items(doc, "snapshots", path):
             relation = snapshot.get("relation")
