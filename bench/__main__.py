@@ -1,7 +1,7 @@
 """`python -m bench` (what `make bench` runs): every benchmark, one table.
 
     python -m bench [--only synth,promotion,dag_parse] [--sizes 100,1000,5000] [--delay-ms 30]
-                    [--repeats N] [--with-suite] [--json]
+                    [--repeats N] [--synth-domains 10] [--with-suite] [--json]
 
 Progress goes to stderr; stdout gets the table (or, with --json, the figures as JSON). Bad arguments:
 one `error:` line and exit code 2. Targets not met do not fail the run (the table says so).
@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--delay-ms", type=float, default=promotion.DEFAULT_DELAY_MS, help="proxy latency")
     parser.add_argument("--repeats", type=int, default=3, help="repetitions of repeated measurements")
+    parser.add_argument(
+        "--synth-domains", type=int, default=synth.DEFAULT_DOMAINS, help="domains of the synth growth run"
+    )
     parser.add_argument("--with-suite", action="store_true", help="also time every step of make test")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
@@ -56,11 +59,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    if args.synth_domains < 1:
+        parser.error("--synth-domains must be at least 1")
     if not 0 <= args.delay_ms <= 1000:
         parser.error("--delay-ms must be between 0 and 1000")
 
     runs: dict[str, Callable[[], list[Figure]]] = {
-        "synth": lambda: synth.run(repeats=args.repeats),
+        "synth": lambda: synth.run(repeats=args.repeats, domains=args.synth_domains),
         "promotion": lambda: promotion.run(
             promotion.Config(sizes=sizes, delay_ms=args.delay_ms, noop_repeats=args.repeats), log=_log
         ),

@@ -41,6 +41,8 @@ import yaml
 
 from bench.proxy import LatencyProxy, delta
 from bench.table import Figure, median, render, to_json
+from platform_model.domain import domain_files, load_domains
+from platform_model.environment import load_environment
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SIZES = (100, 1000, 5000)
@@ -72,7 +74,7 @@ class Config:
     """What to run."""
 
     sizes: tuple[int, ...] = DEFAULT_SIZES
-    """Release sizes in files (every file of the release: DAGs, SQL, dbt, GX, jobs, contracts)."""
+    """Release sizes in files (every file of the release: DAGs, SQL, dbt, GX, jobs, domains)."""
     delay_ms: float = DEFAULT_DELAY_MS
     """Latency the proxy adds to every request."""
     noop_repeats: int = NOOP_REPEATS
@@ -92,30 +94,28 @@ def _text(label: str, index: int, size: int) -> bytes:
 def source_files(n_files: int) -> tuple[dict[str, bytes], dict[str, bytes]]:
     """The source tree (repo-relative path -> bytes) and the built Spark artifacts of an `n_files` release.
 
-    About the shape of a real repository: a few DAG files, SQL beside them, dbt models, GX suites, one
-    Spark job and the data contract."""
-    jobs = {
-        "jobs.json": json.dumps(
-            {
-                "jobs": {
-                    "orders_daily": {
-                        "main": "orders_job.py",
-                        "py_files": ["orders.zip"],
-                        "jars": ["pii-udf.jar"],
-                        "connectors": ["spark-bigquery"],
-                    }
-                }
-            },
-            indent=2,
-        ).encode(),
-        "orders_job.py": b"# entry point\n",
-        "orders.zip": b"PK\x05\x06" + bytes(18) + _text("zip", 0, 20_000),
-        "pii-udf.jar": b"PK\x03\x04" + _text("jar", 0, 8_000),
-    }
-    tree: dict[str, bytes] = {
-        "contracts/orders.yaml": (REPO_ROOT / "contracts" / "orders.yaml").read_bytes(),
-        "dbt/dbt_project.yml": b"name: orders\nversion: '1.0'\nprofile: orders\n",
-    }
+    About the shape of a real repository: a few DAG files, SQL beside them, dbt models, GX suites, the
+    repository's domain files and, for every Spark job they declare, its entry point, package zip and
+    jars, indexed by jobs.json as the Spark build writes it."""
+    domains = load_domains()
+    index: dict[str, dict[str, Any]] = {}
+    jobs: dict[str, bytes] = {}
+    for domain in domains.values():
+        for name, job in domain.spark_jobs.items():
+            package = f"{domain.job_package(name)}.zip"
+            jars = [f"{jar}.jar" for jar in job.jars]
+            index[name] = {
+                "main": f"{name}.py",
+                "py_files": [package],
+                "jars": jars,
+                "connectors": job.connectors,
+            }
+            jobs[f"{name}.py"] = b"# entry point\n"
+            jobs[package] = b"PK\x05\x06" + bytes(18) + _text("zip", 0, 20_000)
+            jobs.update({jar: b"PK\x03\x04" + _text("jar", 0, 8_000) for jar in jars})
+    jobs["jobs.json"] = json.dumps({"jobs": dict(sorted(index.items()))}, indent=2).encode()
+    tree: dict[str, bytes] = {f"domains/{p.name}": p.read_bytes() for p in domain_files()}
+    tree["dbt/dbt_project.yml"] = b"name: platform\nversion: '1.0'\nprofile: platform\n"
     n_dags = max(2, min(10, n_files // 100))
     for i in range(n_dags):
         tree[f"composer/dags/pipeline_{i:03d}.py"] = DAG_SOURCE.format(index=i, task="run").encode()
@@ -185,13 +185,14 @@ def build_releases(size: int, workdir: Path) -> Releases:
 def write_env(env_dir: Path, prefix: str, store: str) -> dict[str, str]:
     """The committed `local` environment with buckets of its own (`prefix-*`); returns the bucket names."""
     env_dir.mkdir(parents=True, exist_ok=True)
-    data = yaml.safe_load((REPO_ROOT / "environments" / f"{ENV_NAME}.yaml").read_text())
+    data = load_environment(ENV_NAME).model_dump(mode="json", by_alias=True)
     for key in ("artifacts", "dataproc_staging", "dataproc_temp"):
         data["buckets"][key]["name"] = f"{prefix}-{key.replace('_', '-')}"
     data["buckets"].pop("releases", None)
     data["composer"]["dag_bucket"] = f"{prefix}-composer"
     data["promotion"]["release_store"] = store
     (env_dir / f"{ENV_NAME}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    load_environment(ENV_NAME, env_dir)  # what the deployer will read must be a valid environment
     return {"artifacts": f"{prefix}-artifacts", "composer": f"{prefix}-composer", "store": store}
 
 

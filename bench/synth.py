@@ -1,4 +1,5 @@
-"""Synth: the bare cost of the provider bindings, a cold synth of every stack, and a warm `make synth`.
+"""Synth: the bare cost of the provider bindings, a cold synth of every stack, a warm `make synth`, and
+how a cold synth grows with the number of domains.
 
     (a) import + assembly load   a Python process that imports exactly the `cdktn_provider_google`
                                  submodules `infra/` imports (found by reading its sources), then builds an
@@ -6,12 +7,17 @@
                                  it: what any synth of these bindings pays before doing its own work
     (b) cold synth               `python -m infra.synth --outdir <new temp dir>`: every stack, no cache
     (c) warm synth               `make synth` with the inputs unchanged (and `python -m infra.synth`)
+    (d) growth                   (b) with the repository's domains, then with N domains: the repository's
+                                 plus copies of TEMPLATE_DOMAIN renamed throughout (its topic, tables, job,
+                                 secret, suites, marts and DAG ids all follow from the new name), in a temp
+                                 copy of domains/ the app reads through `python -m infra.synth --domains`;
+                                 the difference per added domain is the cost of a domain
 
 (a) and (b) run in the same environment as the app (`infra.synth._app_env`: the same bytecode cache and
 Node), interleaved, and the medians are compared: the goal is (b) <= 1.3 x (a), and (c) < 0.5 s.
 `profile()` runs the app once with the jsii kernel calls timed, to show where (b) - (a) goes.
 
-    python -m bench.synth [--repeats 3] [--json]
+    python -m bench.synth [--repeats 3] [--domains 10] [--json]
 """
 
 from __future__ import annotations
@@ -29,10 +35,16 @@ from pathlib import Path
 from typing import Any
 
 from bench.table import Figure, median, render, to_json
+from infra import NODE_BIN
+from infra.synth import _app_env
+from platform_model.domain import DOMAINS_DIR, domain_files, load_domains
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COLD_MAX_RATIO = 1.3
 WARM_MAX_SECONDS = 0.5
+DEFAULT_DOMAINS = 10
+TEMPLATE_DOMAIN = "customers"
+"""The domain copied (a domain with an event: topic, tables, secret, job, suites and two DAGs)."""
 
 _IMPORT_SCRIPT = """
 import importlib, sys, tempfile
@@ -103,12 +115,9 @@ def provider_modules(infra_dir: Path = REPO_ROOT / "infra") -> list[str]:
     return sorted(found)
 
 
-def app_environ(outdir: Path) -> dict[str, str]:
+def app_environ(outdir: Path, domains: Path | None = None) -> dict[str, str]:
     """The environment `infra.synth` gives the app (bytecode cache, no DONTWRITEBYTECODE), and the Node."""
-    from infra import NODE_BIN
-    from infra.synth import _app_env
-
-    env = _app_env(outdir, REPO_ROOT / "environments")
+    env = _app_env(outdir, REPO_ROOT / "environments", domains or DOMAINS_DIR)
     env["PATH"] = f"{NODE_BIN}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("CHECKPOINT_DISABLE", "1")
     return env
@@ -129,10 +138,31 @@ def import_cost(modules: list[str], scratch: Path) -> float:
     return _timed([sys.executable, "-c", _IMPORT_SCRIPT, *modules], app_environ(scratch))
 
 
-def cold_synth(scratch: Path) -> float:
-    """(b): seconds for `python -m infra.synth` into a new, empty output directory."""
+def generate_domains(target: Path, total: int, source: Path = DOMAINS_DIR) -> list[str]:
+    """Fill `target` with the domain files of `source` plus copies of TEMPLATE_DOMAIN, `total` in all.
+
+    A copy is the template's file with its name replaced throughout (`bench01`, `bench02`, ...): the
+    domain, topic, tables, job, secret, suites, marts and dbt selector all carry the name, so the
+    copies claim nothing twice. Returns the domain names; ConfigError if a copy does not validate.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    files = domain_files(source)
+    for path in files:
+        shutil.copyfile(path, target / path.name)
+    template = (source / f"{TEMPLATE_DOMAIN}.yaml").read_text(encoding="utf-8")
+    for i in range(1, total - len(files) + 1):
+        name = f"bench{i:02d}"
+        (target / f"{name}.yaml").write_text(template.replace(TEMPLATE_DOMAIN, name), encoding="utf-8")
+    return sorted(load_domains(target))
+
+
+def cold_synth(scratch: Path, domains: Path | None = None) -> float:
+    """(b): seconds for `python -m infra.synth` into a new, empty output directory (of `domains`)."""
     outdir = Path(tempfile.mkdtemp(prefix="bench-cold-", dir=scratch))
-    seconds = _timed([sys.executable, "-m", "infra.synth", "--outdir", str(outdir)], app_environ(scratch))
+    cmd = [sys.executable, "-m", "infra.synth", "--outdir", str(outdir)]
+    if domains is not None:
+        cmd += ["--domains", str(domains)]
+    seconds = _timed(cmd, app_environ(scratch, domains))
     stacks = sorted(p.name for p in (outdir / "stacks").iterdir())
     if not stacks or not all((outdir / "stacks" / s / "cdk.tf.json").is_file() for s in stacks):
         raise RuntimeError(f"cold synth wrote no stacks into {outdir}")
@@ -159,8 +189,38 @@ def profile(scratch: Path) -> dict[str, Any]:
     return result
 
 
-def run(repeats: int = 3, warm_repeats: int = 5, with_make: bool = True) -> list[Figure]:
-    """Measure (a), (b) and (c) and the profile; return the figures."""
+def growth(scratch: Path, cold: list[float], n_domains: int, repeats: int) -> list[Figure]:
+    """(d): cold synth with `n_domains` domains against the repository's (`cold`, measured alike)."""
+    grown_dir = scratch / "domains"
+    names = generate_domains(grown_dir, n_domains)
+    base_count = len(domain_files(DOMAINS_DIR))
+    added = len(names) - base_count
+    grown = [cold_synth(scratch, grown_dir) for _ in range(repeats)]
+    base, big = median(cold), median(grown)
+    figures = [
+        Figure(
+            f"synth (d): cold synth, {len(names)} domains ({added} generated, median of {repeats})",
+            big,
+            baseline=base,
+            ratio=big / base,
+            details={"samples": grown, "domains": names, "baseline_domains": base_count},
+        )
+    ]
+    if added > 0:
+        figures.append(
+            Figure(
+                f"synth (d): cost per domain ({base_count} -> {len(names)} domains)",
+                (big - base) / added,
+                details={"cold_base": base, "cold_grown": big, "added": added},
+            )
+        )
+    return figures
+
+
+def run(
+    repeats: int = 3, warm_repeats: int = 5, with_make: bool = True, domains: int = DEFAULT_DOMAINS
+) -> list[Figure]:
+    """Measure (a), (b), (c), (d) with `domains` domains, and the profile; return the figures."""
     modules = provider_modules()
     scratch = Path(tempfile.mkdtemp(prefix="bench-synth-"))
     try:
@@ -170,6 +230,7 @@ def run(repeats: int = 3, warm_repeats: int = 5, with_make: bool = True) -> list
             bare.append(import_cost(modules, scratch))
             cold.append(cold_synth(scratch))
         prof = profile(scratch)
+        grown = growth(scratch, cold, domains, repeats)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     a, b = median(bare), median(cold)
@@ -201,6 +262,7 @@ def run(repeats: int = 3, warm_repeats: int = 5, with_make: bool = True) -> list
         ),
         Figure("synth profile: of which waiting on jsii calls", call_seconds),
         Figure("synth profile: synthesize (app.synth)", prof["synthesize"]),
+        *grown,
     ]
     py_warm = warm([sys.executable, "-m", "infra.synth"], warm_repeats)
     figures.append(
@@ -231,12 +293,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.synth", description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs of (a) and (b) (medians)")
     parser.add_argument("--no-make", action="store_true", help="skip the `make synth` measurement")
+    parser.add_argument(
+        "--domains", type=int, default=DEFAULT_DOMAINS, help="domains of the growth measurement (d)"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         print("error: --repeats must be at least 1", file=sys.stderr)
         return 2
-    figs = run(args.repeats, with_make=not args.no_make)
+    if args.domains < 1:
+        print("error: --domains must be at least 1", file=sys.stderr)
+        return 2
+    figs = run(args.repeats, with_make=not args.no_make, domains=args.domains)
     print(to_json(figs) if args.json else render(figs))
     return 0
 

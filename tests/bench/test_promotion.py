@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -9,6 +10,7 @@ import pytest
 
 from bench import promotion
 from bench.table import Figure
+from platform_model.domain import domain_files, load_domains
 
 
 @pytest.mark.parametrize("size", [20, 100, 1000])
@@ -16,7 +18,12 @@ def test_source_files_make_releases_of_exactly_the_size(size: int) -> None:
     tree, jobs = promotion.source_files(size)
     assert len(tree) + len(jobs) == size
     assert sum(1 for p in tree if p.startswith("composer/dags/") and p.endswith(".py")) >= 2
-    assert "contracts/orders.yaml" in tree and "jobs.json" in jobs
+    assert {p for p in tree if p.startswith("domains/")} == {f"domains/{p.name}" for p in domain_files()}
+    index = json.loads(jobs["jobs.json"])["jobs"]
+    declared = {job for d in load_domains().values() for job in d.spark_jobs}
+    assert set(index) == declared and declared
+    for job in index.values():  # every file jobs.json names is an artifact of the release
+        assert {job["main"], *job["py_files"], *job["jars"]} <= set(jobs)
 
 
 def test_parse_sizes() -> None:
@@ -26,7 +33,9 @@ def test_parse_sizes() -> None:
             promotion.parse_sizes(bad)
 
 
-@pytest.mark.parametrize("args", [["--sizes", "ten"], ["--only", "nothing"], ["--repeats", "0"]])
+@pytest.mark.parametrize(
+    "args", [["--sizes", "ten"], ["--only", "nothing"], ["--repeats", "0"], ["--synth-domains", "0"]]
+)
 def test_bad_arguments_are_one_line_and_exit_2(args: list[str]) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "bench", *args], capture_output=True, text=True, check=False, timeout=120
