@@ -8,8 +8,9 @@ has its entry point `dataproc_jobs/entrypoints/<job>.py` and its package `datapr
 
 - each job's entry point (`<job>.py`);
 - one zip per job package (`<package>.zip`: `dataproc_jobs/__init__.py`, the shared
-  `dataproc_jobs/common/` and the package's own modules), so a change to one domain's job changes
-  only its artifacts;
+  `dataproc_jobs/common/`, the package's own modules and `dataproc_jobs/<package>/contract.json`, its
+  domain's contract as the job reads it on Dataproc), so a change to one domain changes only its
+  artifacts;
 - every jar whose Java sources it finds under `dataproc_jobs/java/<jar>/src`, compiled with the machine's
   JDK (`javac --release <env.dataproc.java_release>` against pyspark's jars, then `jar`);
 - `jobs.json`: `{"jobs": {"<job>": {"main": "<job>.py", "py_files": ["<package>.zip"], "jars": [...],
@@ -37,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
+from dataproc_jobs.common.contract import CONTRACT_FILE, document, to_bytes
 from platform_model.domain import Domain, load_domains
 from platform_model.environment import load_all
 from platform_model.errors import PlatformError
@@ -78,6 +80,8 @@ class JobSpec:
     package: str
     """The Python package under dataproc_jobs/ its zip holds."""
     entry_point: Path
+    contract: bytes
+    """Its domain's contract.json (see `dataproc_jobs.common.contract`)."""
     jars: tuple[str, ...] = ()
     connectors: tuple[str, ...] = ()
 
@@ -133,6 +137,8 @@ def _job_spec(root: Path, domain: Domain, job: str, jars: dict[str, JarSpec]) ->
     package = domain.job_package(job)
     if not (root / "dataproc_jobs" / package / "__init__.py").is_file():
         raise BuildError(f"{where}: no package dataproc_jobs/{package}/ (with an __init__.py)")
+    if domain.rejects is None:
+        raise BuildError(f"{where}: the job sets records aside, so the domain declares `rejects`")
     for jar in declared.jars:
         if jar not in jars:
             raise BuildError(
@@ -144,6 +150,7 @@ def _job_spec(root: Path, domain: Domain, job: str, jars: dict[str, JarSpec]) ->
         domain_file=f"domains/{domain.domain}.yaml",
         package=package,
         entry_point=entry_point,
+        contract=to_bytes(document(domain)),
         jars=tuple(declared.jars),
         connectors=tuple(declared.connectors),
     )
@@ -154,6 +161,14 @@ def discover_jobs(root: Path = REPO_ROOT) -> dict[str, JobSpec]:
     jars = discover_jars(root)
     domains = load_domains(root / "domains")
     jobs = [_job_spec(root, d, job, jars) for d in domains.values() for job in d.spark_jobs]
+    owners: dict[str, str] = {}
+    for job in jobs:
+        owner = owners.setdefault(job.package, job.domain_file)
+        if owner != job.domain_file:
+            raise BuildError(
+                f"{job.domain_file}: spark_jobs.{job.name}: package dataproc_jobs/{job.package}/ is "
+                f"already the package of a job of {owner} (a package belongs to one domain)"
+            )
     return {job.name: job for job in sorted(jobs, key=lambda j: j.name)}
 
 
@@ -184,15 +199,17 @@ def package_files(package: str, root: Path = REPO_ROOT) -> list[Path]:
     return [unique[name] for name in sorted(unique)]
 
 
-def build_zip(target: Path, package: str, root: Path = REPO_ROOT) -> None:
-    """Zip one job package (see `package_files`) deterministically."""
+def build_zip(target: Path, package: str, contract: bytes, root: Path = REPO_ROOT) -> None:
+    """Zip one job package (see `package_files`) with its contract.json, deterministically."""
+    entries = {p.relative_to(root).as_posix(): p.read_bytes() for p in package_files(package, root)}
+    entries[f"dataproc_jobs/{package}/{CONTRACT_FILE}"] = contract
     with zipfile.ZipFile(target, "w") as zf:
-        for path in package_files(package, root):
-            info = zipfile.ZipInfo(path.relative_to(root).as_posix(), date_time=FIXED_ZIP_TIME)
+        for name, data in sorted(entries.items()):
+            info = zipfile.ZipInfo(name, date_time=FIXED_ZIP_TIME)
             info.external_attr = 0o100644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             info.create_system = 3
-            zf.writestr(info, path.read_bytes(), compresslevel=9)
+            zf.writestr(info, data, compresslevel=9)
 
 
 def _pyspark_jars_dir() -> Path:
@@ -256,8 +273,8 @@ def build(outdir: Path, java_release: int | None = None, root: Path = REPO_ROOT)
     _check_connectors(jobs, connectors_from_environments(root))
     outdir.mkdir(parents=True, exist_ok=True)
 
-    for package in sorted({job.package for job in jobs.values()}):
-        build_zip(outdir / f"{package}.zip", package, root)
+    for package, contract in sorted({(job.package, job.contract) for job in jobs.values()}):
+        build_zip(outdir / f"{package}.zip", package, contract, root)
     for name, spec in sorted(jars.items()):
         build_jar(spec, outdir / f"{name}.jar", release)
     for job in jobs.values():

@@ -22,6 +22,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from dataproc_jobs.common import io
 from dataproc_jobs.common.cli import JobArgs, parse_args
+from dataproc_jobs.common.contract import Contract
 from dataproc_jobs.common.pii import PiiKeyError, resolve_key
 from dataproc_jobs.common.records import Outcome, received_from_jsonl, received_from_table
 from dataproc_jobs.common.window import RunWindow
@@ -41,19 +42,34 @@ class JobSpec:
     """The job's name (as the domain file declares it)."""
     description: str
     """One line for --help."""
-    event_names: tuple[str, ...]
-    """The event's fields (contract order): what a received record holds, every field as a string."""
+    contract: Contract
+    """Its domain's contract: the event's fields (a received record holds each as a string), the
+    staging and rejects partitions."""
     time_column: str
     """The raw table's event time column (the BigQuery read is filtered on it)."""
     in_scope: Callable[[DataFrame, RunWindow], DataFrame]
     """Received records -> the ones this run judges (counted as records_in)."""
     transform: Callable[[DataFrame, RunWindow, str], Outcome]
     """Received records, window, PII key -> staged rows and rejects."""
-    staging_partition: str
-    rejects_partition: str
     reject_reasons: tuple[str, ...]
     prepare: Callable[[SparkSession], None] | None = None
     """Called on the session before reading (e.g. to register a UDF from a jar)."""
+
+    @property
+    def staging_partition(self) -> str:
+        """The staging table's day partition column."""
+        return _partition(self.contract.staging.partition_by, "staging")
+
+    @property
+    def rejects_partition(self) -> str:
+        """The rejects table's day partition column."""
+        return _partition(self.contract.rejects.partition_by, "rejects")
+
+
+def _partition(column: str | None, section: str) -> str:
+    if column is None:
+        raise ValueError(f"contract {section}: no partition_by")
+    return column
 
 
 def parse(spec: JobSpec, argv: list[str] | None = None) -> JobArgs:
@@ -63,9 +79,9 @@ def parse(spec: JobSpec, argv: list[str] | None = None) -> JobArgs:
 
 def _read(spark: SparkSession, spec: JobSpec, args: JobArgs, window: RunWindow) -> DataFrame:
     if args.input_format == "jsonl":
-        return received_from_jsonl(io.read_raw_lines(spark, args.input, window), spec.event_names)
+        return received_from_jsonl(io.read_raw_lines(spark, args.input, window), spec.contract.event.names)
     rows = io.read_raw_bigquery(spark, args.input, spec.time_column, window)
-    return received_from_table(rows, spec.event_names)
+    return received_from_table(rows, spec.contract.event.names)
 
 
 def _clear_stale(

@@ -12,17 +12,15 @@ from __future__ import annotations
 
 from dataproc_jobs.common import job
 from dataproc_jobs.customers import transform
-from dataproc_jobs.customers.schema import REJECT_REASONS, REJECTS_PARTITION, STAGING_PARTITION
+from dataproc_jobs.customers.schema import CONTRACT, REJECT_REASONS
 
 SPEC = job.JobSpec(
     name="customers_clean",
     description="Clean and deduplicate one day of customer profile changes.",
-    event_names=transform.EVENT_NAMES,
+    contract=CONTRACT,
     time_column=transform.TIME_COLUMN,
     in_scope=transform.classify,
     transform=transform.transform,
-    staging_partition=STAGING_PARTITION,
-    rejects_partition=REJECTS_PARTITION,
     reject_reasons=REJECT_REASONS,
 )
 

@@ -39,16 +39,15 @@ from dataproc_jobs.common.records import (
     shown,
 )
 from dataproc_jobs.common.window import RunWindow
-from dataproc_jobs.customers.schema import BOOLEANS, EVENT_COLUMNS, REJECTS_COLUMNS, SEGMENTS, STAGING_COLUMNS
+from dataproc_jobs.customers.schema import BOOLEANS, CONTRACT, SEGMENTS
 
-EVENT_NAMES = tuple(name for name, _, _ in EVENT_COLUMNS)
-REQUIRED_NAMES = tuple(name for name, _, required in EVENT_COLUMNS if required)
+EVENT_NAMES = CONTRACT.event.names
 TIME_COLUMN = "updated_at"
 
 
 def _error(window: RunWindow) -> Column:
     """The first problem of a record as one line, or null when the record is valid."""
-    missing = missing_required(REQUIRED_NAMES)
+    missing = missing_required(CONTRACT.event.required)
     return (
         F.when(~F.col("_parseable"), F.lit("not a JSON object"))
         .when(missing.isNotNull(), missing)
@@ -105,12 +104,12 @@ def transform(received: DataFrame, window: RunWindow, pii_key: str) -> Outcome:
         "updated_at": F.col("_ts"),
         "event_date": F.col("_event_date"),
     }
-    staged = per_day.select(*[staged_exprs.get(n, F.col(n)).alias(n) for n, _, _ in STAGING_COLUMNS])
+    staged = per_day.select(*[staged_exprs.get(n, F.col(n)).alias(n) for n in CONTRACT.staging.names])
 
     aside = classified.filter(F.col("_category").isin(MALFORMED, LATE)).withColumn(
         "_error",
         F.when(F.col("_category") == LATE, late_detail(TIME_COLUMN, window)).otherwise(F.col("_error")),
     )
     record = record_json(EVENT_NAMES, {"email": ("email_hash", email_hash)})
-    rejects = rejects_of(aside, window, [n for n, _, _ in REJECTS_COLUMNS], record)
+    rejects = rejects_of(aside, window, CONTRACT.rejects.names, record)
     return Outcome(staged=staged, rejects=rejects, deduplicated=redelivered.unionByName(earlier))

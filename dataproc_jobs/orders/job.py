@@ -13,17 +13,15 @@ from __future__ import annotations
 from dataproc_jobs.common import job
 from dataproc_jobs.orders import transform
 from dataproc_jobs.orders.pii import register_udf
-from dataproc_jobs.orders.schema import REJECT_REASONS, REJECTS_PARTITION, STAGING_PARTITION
+from dataproc_jobs.orders.schema import CONTRACT, REJECT_REASONS
 
 SPEC = job.JobSpec(
     name="orders_clean",
     description="Clean, deduplicate and enrich one day of order events.",
-    event_names=transform.EVENT_NAMES,
+    contract=CONTRACT,
     time_column=transform.TIME_COLUMN,
     in_scope=transform.classify,
     transform=transform.transform,
-    staging_partition=STAGING_PARTITION,
-    rejects_partition=REJECTS_PARTITION,
     reject_reasons=REJECT_REASONS,
     prepare=register_udf,
 )

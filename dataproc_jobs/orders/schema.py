@@ -1,53 +1,13 @@
-"""Column lists and reference data of the orders job.
-
-The column names and types mirror `domains/orders.yaml` (`event`, `staging`, `rejects`); a test keeps
-them equal. They are repeated here because the job runs on Dataproc from a zip, without the repository.
-"""
+"""The orders job's contract (`domains/orders.yaml`, see `dataproc_jobs.common.contract`) and
+reference data."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-# domains/orders.yaml `event`: (name, BigQuery type, required)
-EVENT_COLUMNS: tuple[tuple[str, str, bool], ...] = (
-    ("event_id", "STRING", True),
-    ("order_id", "STRING", True),
-    ("customer_id", "STRING", True),
-    ("customer_email", "STRING", False),
-    ("customer_name", "STRING", False),
-    ("shipping_country", "STRING", False),
-    ("status", "STRING", True),
-    ("amount_cents", "INT64", True),
-    ("currency", "STRING", True),
-    ("event_time", "TIMESTAMP", True),
-)
+from dataproc_jobs.common.contract import load
 
-# domains/orders.yaml `staging`
-STAGING_COLUMNS: tuple[tuple[str, str, bool], ...] = (
-    ("event_id", "STRING", True),
-    ("order_id", "STRING", True),
-    ("customer_id", "STRING", True),
-    ("customer_email_hash", "STRING", False),
-    ("customer_name", "STRING", False),
-    ("shipping_country", "STRING", False),
-    ("status", "STRING", True),
-    ("amount_cents", "INT64", True),
-    ("currency", "STRING", True),
-    ("amount_eur", "NUMERIC", True),
-    ("event_time", "TIMESTAMP", True),
-    ("event_date", "DATE", True),
-)
-STAGING_PARTITION = "event_date"
-
-# domains/orders.yaml `rejects`
-REJECTS_COLUMNS: tuple[tuple[str, str, bool], ...] = (
-    ("processing_date", "DATE", True),
-    ("reason", "STRING", True),
-    ("detail", "STRING", True),
-    ("event_id", "STRING", False),
-    ("record", "STRING", False),
-)
-REJECTS_PARTITION = "processing_date"
+CONTRACT = load(__package__)
 
 # Reasons a record is kept aside instead of staged.
 MALFORMED = "malformed"

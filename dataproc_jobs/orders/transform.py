@@ -40,18 +40,15 @@ from dataproc_jobs.common.records import (
 from dataproc_jobs.common.window import RunWindow
 from dataproc_jobs.orders.pii import PII_HASH_FUNCTION
 from dataproc_jobs.orders.schema import (
-    EVENT_COLUMNS,
+    CONTRACT,
     FX_TO_EUR,
     NUMERIC_PRECISION,
     NUMERIC_SCALE,
-    REJECTS_COLUMNS,
-    STAGING_COLUMNS,
     STATUS_RANK,
     SUPERSEDED,
 )
 
-EVENT_NAMES = tuple(name for name, _, _ in EVENT_COLUMNS)
-REQUIRED_NAMES = tuple(name for name, _, required in EVENT_COLUMNS if required)
+EVENT_NAMES = CONTRACT.event.names
 NUMERIC = T.DecimalType(NUMERIC_PRECISION, NUMERIC_SCALE)
 TIME_COLUMN = "event_time"
 
@@ -60,7 +57,7 @@ def _error(window: RunWindow) -> Column:
     """The first problem of a record as one line, or null when the record is valid."""
     status_ok = F.col("status").isin(list(STATUS_RANK))
     currency_ok = F.col("currency").isin(list(FX_TO_EUR))
-    missing = missing_required(REQUIRED_NAMES)
+    missing = missing_required(CONTRACT.event.required)
     return (
         F.when(~F.col("_parseable"), F.lit("not a JSON object"))
         .when(missing.isNotNull(), missing)
@@ -126,7 +123,7 @@ def transform(received: DataFrame, window: RunWindow, pii_key: str) -> Outcome:
         "event_date": F.col("_event_date"),
     }
     staged = ranked.filter(F.col("_version") == 1).select(
-        *[staged_exprs.get(n, F.col(n)).alias(n) for n, _, _ in STAGING_COLUMNS]
+        *[staged_exprs.get(n, F.col(n)).alias(n) for n in CONTRACT.staging.names]
     )
 
     superseded = (
@@ -140,5 +137,5 @@ def transform(received: DataFrame, window: RunWindow, pii_key: str) -> Outcome:
         F.when(F.col("_category") == LATE, late_detail(TIME_COLUMN, window)).otherwise(F.col("_error")),
     )
     record = record_json(EVENT_NAMES, {"customer_email": ("customer_email_hash", email_hash)})
-    rejects = rejects_of(aside.unionByName(superseded), window, [n for n, _, _ in REJECTS_COLUMNS], record)
+    rejects = rejects_of(aside.unionByName(superseded), window, CONTRACT.rejects.names, record)
     return Outcome(staged=staged, rejects=rejects)

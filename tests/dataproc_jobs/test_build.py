@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from dataproc_jobs.build import BuildError, JarSpec, build, build_jar, java_release_from_environments, main
+from dataproc_jobs.common import contract
 from platform_model.domain import load_domains
 from platform_model.environment import load_all
 
@@ -109,24 +110,30 @@ def test_pyspark_pin_matches_the_dataproc_spark_line() -> None:
     assert importlib.metadata.version("pyspark").startswith(f"{line}.")
 
 
-def test_each_job_schema_mirrors_its_contract() -> None:
+def test_each_zip_carries_its_domain_contract_and_runs_without_the_repo(
+    built_jobs: Path, tmp_path: Path
+) -> None:
     checked = []
     for domain in load_domains().values():
-        if not domain.spark_jobs:
-            continue
-        assert domain.staging is not None and domain.rejects is not None
-        packages = {domain.job_package(job) for job in domain.spark_jobs}
-        for package in packages:
-            schema = importlib.import_module(f"dataproc_jobs.{package}.schema")
-            for section, columns in (
-                ("event", schema.EVENT_COLUMNS),
-                ("staging", schema.STAGING_COLUMNS),
-                ("rejects", schema.REJECTS_COLUMNS),
-            ):
-                contract = [(c.name, c.type, c.mode == "REQUIRED") for c in domain.sections()[section]]
-                assert contract == list(columns), (domain.domain, section)
-            assert domain.staging.partition_by == schema.STAGING_PARTITION
-            assert domain.rejects.partition_by == schema.REJECTS_PARTITION
+        assert domain.staging is not None or not domain.spark_jobs
+        for package in sorted({domain.job_package(job) for job in domain.spark_jobs}):
+            shipped = built_jobs / f"{package}.zip"
+            with zipfile.ZipFile(shipped) as zf:
+                assert json.loads(zf.read(f"dataproc_jobs/{package}/contract.json")) == contract.document(
+                    domain
+                )
+            # As on Dataproc: dataproc_jobs comes from the zip and the model is nowhere to import.
+            code = (
+                "import sys, json; sys.modules['platform_model'] = None; sys.path.insert(0, sys.argv[1]); "
+                f"import dataproc_jobs; from dataproc_jobs.{package} import job, schema; "
+                "print(json.dumps([dataproc_jobs.__file__, list(schema.CONTRACT.staging.names)]))"
+            )
+            done = subprocess.run(
+                [sys.executable, "-c", code, str(shipped)], cwd=tmp_path, capture_output=True, text=True
+            )
+            assert done.returncode == 0, done.stderr
+            where, staging = json.loads(done.stdout)
+            assert where.startswith(str(shipped)) and staging == [c.name for c in domain.staging.columns]
             checked.append(package)
     assert sorted(checked) == ["customers", "orders"]
 
@@ -250,8 +257,17 @@ def test_a_change_to_one_package_changes_only_its_zip(
             "error: domains/customers.yaml: spark_jobs.customers_clean.connectors: ['spark-nope'] are not "
             "in every environment's dataproc.connectors",
         ),
+        (
+            lambda root: (root / "domains" / "customers.yaml").write_text(
+                (root / "domains" / "customers.yaml")
+                .read_text()
+                .replace("{connectors:", "{package: orders, connectors:")
+            ),
+            "error: domains/orders.yaml: spark_jobs.orders_clean: package dataproc_jobs/orders/ is "
+            "already the package of a job of domains/customers.yaml",
+        ),
     ],
-    ids=["entry-point", "jar-sources", "package", "connector"],
+    ids=["entry-point", "jar-sources", "package", "connector", "shared-package"],
 )
 def test_what_a_domain_declares_but_lacks_is_one_line_exit_2(
     tmp_path: Path, breakage: object, expected: str
