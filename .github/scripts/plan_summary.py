@@ -4,8 +4,9 @@
     python .github/scripts/plan_summary.py plan.json >> "$GITHUB_STEP_SUMMARY"
 
 The plan's scalar fields (environment, release, digest, current release) become a two-column table;
-an object of scalars (the `summary` counts) a one-row table; every list (upload, change, archive,
-...) one table of its items, with the union of the items' keys as columns. Other nested objects
+an object of scalars (the `summary` counts) a one-row table; an object of flat records (the `domains`
+deployed: version, owner, DAG ids) one row per key; every list (upload, change, archive, ...) one
+table of its items, with the union of the items' keys as columns. Other nested objects
 (the rendered runtime config) go into a collapsed JSON block. Cells are escaped so a file name
 cannot break the table, and long lists are cut at `--max-rows` with a count of what was left out.
 Standard library only.
@@ -25,8 +26,32 @@ DEFAULT_MAX_ROWS = 100
 # `deployer plan --json` sorts its keys; these put what a reviewer reads first, first. Names not
 # listed keep their place after the listed ones.
 HEADLINE_FIELDS = ("env", "environment", "release", "current_release", "current", "digest")
-SECTION_ORDER = ("summary", "upload", "change", "archive", "missing_buckets", "counters")
-COLUMN_ORDER = ("phase", "upload", "change", "archive", "unchanged", "bytes", "uri", "path", "to", "size")
+SECTION_ORDER = (
+    "summary",
+    "domains",
+    "switched_off_domains",
+    "upload",
+    "change",
+    "archive",
+    "missing_buckets",
+    "counters",
+)
+COLUMN_ORDER = (
+    "name",
+    "version",
+    "owner",
+    "dags",
+    "phase",
+    "upload",
+    "change",
+    "archive",
+    "unchanged",
+    "bytes",
+    "uri",
+    "path",
+    "to",
+    "size",
+)
 
 
 def _ordered(keys: Iterable[Any], preferred: tuple[str, ...]) -> list[Any]:
@@ -36,6 +61,32 @@ def _ordered(keys: Iterable[Any], preferred: tuple[str, ...]) -> list[Any]:
 
 def _is_scalar(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
+
+
+def _is_flat(value: Any) -> bool:
+    """A scalar, or a list of scalars (shown as one comma-separated cell)."""
+    return _is_scalar(value) or (isinstance(value, list) and all(map(_is_scalar, value)))
+
+
+def _is_record_map(value: Any) -> bool:
+    """An object whose every value is an object of flat fields: one table row per key."""
+    return (
+        isinstance(value, Mapping)
+        and bool(value)
+        and all(isinstance(v, Mapping) and all(map(_is_flat, v.values())) for v in value.values())
+    )
+
+
+def record_section(title: str, records: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """A heading and one row per record, its key in the `name` column."""
+    columns = _ordered(["name", *_columns(list(records.values()))], COLUMN_ORDER)
+    rows = []
+    for name, record in records.items():
+        fields = {"name": name, **record}
+        rows.append(
+            [", ".join(map(str, v)) if isinstance(v, list) else v for v in (fields.get(c) for c in columns)]
+        )
+    return [f"#### {cell(title)} ({len(records)})", "", *table(columns, rows), ""]
 
 
 def cell(value: Any) -> str:
@@ -106,6 +157,8 @@ def render(plan: Mapping[str, Any], max_rows: int = DEFAULT_MAX_ROWS) -> str:
         elif isinstance(value, Mapping) and value and all(map(_is_scalar, value.values())):
             columns = _ordered(value, COLUMN_ORDER)
             lines += [f"#### {cell(key)}", "", *table(columns, [[value[c] for c in columns]]), ""]
+        elif _is_record_map(value):
+            lines += record_section(key, value)
         elif isinstance(value, Mapping):
             if value and all(isinstance(v, list) for v in value.values()):
                 for sub, items in value.items():

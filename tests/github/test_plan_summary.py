@@ -32,7 +32,16 @@ PLAN = {
         }
     ],
     "missing_buckets": [],
-    "runtime_config": {"schema_version": 1, "dbt": {"target": "staging"}},
+    "domains": {
+        "customers": {
+            "version": "1.0",
+            "owner": "crm-data",
+            "dags": ["customers_daily", "customers_freshness"],
+        },
+        "revenue": {"version": "2.1", "owner": "finance-analytics", "dags": ["revenue_daily"]},
+    },
+    "switched_off_domains": ["orders"],
+    "runtime_config": {"schema_version": 2, "dbt": {"target": "staging"}},
 }
 
 
@@ -67,6 +76,18 @@ def test_heading_scalars_counts_and_one_table_per_list() -> None:
     assert uploads[0] == ["dags", "gs://acme-stg-composer/dags/orders_daily.py", "1834"]
     assert uploads[1][2] == ""  # a key missing in one item is an empty cell, not a shifted row
     assert "| phase | uri | size |" in out
+
+
+def test_one_row_per_domain_deployed() -> None:
+    out = plan_summary.render(PLAN)
+    assert "#### domains (2)" in out and "| name | version | owner | dags |" in out
+    assert table_rows(out, "#### domains") == [
+        ["customers", "1.0", "crm-data", "customers_daily, customers_freshness"],
+        ["revenue", "2.1", "finance-analytics", "revenue_daily"],
+    ]
+    assert table_rows(out, "#### switched_off_domains") == [["orders"]]
+    # The runtime config (nested deeper) stays a collapsed JSON block.
+    assert "<details><summary>runtime_config</summary>" in out
 
 
 def test_cells_cannot_break_the_table() -> None:
@@ -137,5 +158,12 @@ def test_order_does_not_depend_on_key_order() -> None:
     out = plan_summary.render(resorted)
     assert out == plan_summary.render(PLAN)
     sections = [line for line in out.splitlines() if line.startswith("#### ")]
-    assert sections[:4] == ["#### summary", "#### upload (2)", "#### change (0)", "#### archive (1)"]
+    assert sections[:6] == [
+        "#### summary",
+        "#### domains (2)",
+        "#### switched_off_domains (1)",
+        "#### upload (2)",
+        "#### change (0)",
+        "#### archive (1)",
+    ]
     assert "| current_release | (none) |" in plan_summary.render({**PLAN, "current_release": None})
