@@ -1,142 +1,274 @@
-"""End to end on the local platform: build the release's artifacts, generate raw events, stage a DAG folder
-with a local runtime config (file:// URIs) and run `airflow dags test` (SQLite, temp AIRFLOW_HOME)."""
+"""End to end on the local platform, every domain: build the release's artifacts, generate raw events for
+every domain with an event, stage a DAG folder with the local runtime config (`platform_model.runtime.build`,
+file:// URIs) and run each domain's daily DAG with `airflow dags test` (SQLite, temp AIRFLOW_HOME), a
+domain after its inputs.
+
+One shared run per session (the `pipeline` fixture): the customers DAG for the day before (so dbt's
+snapshot has a first state), then every daily DAG for the day. The tests read its results and the
+warehouse it left; only the re-run and the freshness checks run DAGs of their own.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from composer.local_run import LocalRunError, RunResult, composer_local_run, main, prepare_local_release
+from composer.local_run import (
+    LocalRunError,
+    RunResult,
+    composer_local_run,
+    main,
+    prepare_local_release,
+    run_dags,
+    run_daily_dags,
+    summary,
+)
 
 DAY = "2026-01-15"
-ROWS = 1000
+DAY_BEFORE = "2026-01-14"
+ROWS = 800
 
 pytestmark = pytest.mark.slow
 
 
-def _query(warehouse: Path, sql: str) -> Any:
-    import duckdb
+@dataclass
+class Pipeline:
+    """The staged release and the runs of the session."""
 
-    with duckdb.connect(str(warehouse / "orders.duckdb"), read_only=True) as con:
-        con.execute("SET TimeZone = 'UTC'")
-        return con.sql(sql).df()
+    dag_folder: Path
+    config: dict[str, Any]
+    before: RunResult
+    """customers_daily for DAY_BEFORE."""
+    runs: dict[str, RunResult]
+    """Every daily DAG for DAY, by DAG id, in the order they ran."""
+    airflow_home: Path
+
+    @property
+    def warehouse(self) -> Path:
+        return self.dag_folder.parent / "data" / "warehouse"
+
+    def domain(self, name: str) -> dict[str, Any]:
+        return dict(self.config["domains"][name])
+
+    def query(self, sql: str) -> Any:
+        import duckdb
+
+        with duckdb.connect(str(self.warehouse / "warehouse.duckdb"), read_only=True) as con:
+            con.execute("SET TimeZone = 'UTC'")
+            return con.sql(sql).df()
+
+    def marts(self, table: str) -> str:
+        return f'"{self.config["datasets"]["marts"]}"."{table}"'
 
 
-@pytest.fixture(scope="module")
-def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return prepare_local_release(tmp_path_factory.mktemp("release"), DAY, rows=ROWS)
+def _print(result: RunResult) -> None:
+    print("\n" + "\n".join(summary(result)))
 
 
-@pytest.fixture(scope="module")
-def first_run(staged: Path) -> RunResult:
-    result = composer_local_run(staged, DAY)
-    print(f"\norders_daily {DAY}: {result.duration_seconds} s, tasks {result.task_states}")
-    for line in result.lines("task_metrics"):
-        print(json.dumps(line))
-    return result
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    root = tmp_path_factory.mktemp("release")
+    folder = prepare_local_release(root, DAY, rows=ROWS, days=2)
+    home = root / "airflow-home"
+    (before,) = run_dags(folder, DAY_BEFORE, ["customers_daily"], airflow_home=home)
+    _print(before)
+    runs = {r.dag_id: r for r in run_daily_dags(folder, DAY, airflow_home=home)}
+    for result in runs.values():
+        _print(result)
+    config = json.loads((folder / "runtime_config.json").read_text())
+    return Pipeline(folder, config, before, runs, home)
 
 
-def test_the_daily_dag_succeeds(first_run: RunResult) -> None:
-    assert first_run.success, f"{first_run.task_states}, see {first_run.log_path}"
-    assert first_run.task_states == {
-        "spark_clean": "success",
-        "dbt_build": "success",
-        "gx_validate": "success",
+def _daily(pipeline: Pipeline) -> dict[str, str]:
+    """Domain -> its daily DAG id, in the runtime config's (input) order."""
+    return {
+        name: dag_id
+        for name, d in pipeline.config["domains"].items()
+        for dag_id, dag in d["dags"].items()
+        if dag["kind"] == "daily"
     }
 
 
-def test_spark_metrics_account_for_every_raw_record(first_run: RunResult) -> None:
-    spark = first_run.task_metrics("spark_clean")
-    assert spark is not None
-    assert spark["records_in"] == ROWS
+def test_every_daily_dag_succeeds_a_domain_after_its_inputs(pipeline: Pipeline) -> None:
+    assert pipeline.before.success, f"{pipeline.before.task_states}, see {pipeline.before.log_path}"
+    daily = _daily(pipeline)
+    assert list(pipeline.runs) == list(daily.values())
+    assert list(daily) == ["customers", "orders", "revenue"]
+    for name, dag_id in daily.items():
+        result = pipeline.runs[dag_id]
+        assert result.success, f"{dag_id}: {result.task_states}, see {result.log_path}"
+        jobs = [f"spark_{job}" for job in pipeline.domain(name)["spark_jobs"]]
+        assert result.task_order() == [*jobs, "dbt_build", "gx_validate"]
+
+
+def _raw_records(pipeline: Pipeline, name: str, day: str) -> int:
+    """Lines in the raw landing days the run of `day` reads (its lateness window)."""
+    domain = pipeline.domain(name)
+    end = dt.date.fromisoformat(day)
+    folder = pipeline.warehouse / "raw" / domain["raw_table"]
+    count = 0
+    for offset in range(domain["lateness_days"] + 1):
+        for path in (folder / f"ingest_date={end - dt.timedelta(days=offset)}").glob("*.jsonl"):
+            count += sum(1 for line in path.read_text().splitlines() if line.strip())
+    return count
+
+
+@pytest.mark.parametrize("name", ["customers", "orders"])
+def test_spark_accounts_for_every_raw_record(pipeline: Pipeline, name: str) -> None:
+    result = pipeline.runs[f"{name}_daily"]
+    (job,) = pipeline.domain(name)["spark_jobs"]
+    spark = result.task_metrics(f"spark_{job}")
+    assert spark is not None and spark["domain"] == name and spark["dag_id"] == f"{name}_daily"
+    assert spark["logical_date"].startswith(DAY)
+    assert spark["records_in"] == _raw_records(pipeline, name, DAY) > 0
     assert spark["records_in"] == spark["records_out"] + spark["records_rejected"]
     assert spark["records_rejected"] > 0  # the sample holds duplicates, late and malformed records
-    assert spark["logical_date"].startswith(DAY) and spark["dag_id"] == "orders_daily"
-    for task_id in ("dbt_build", "gx_validate"):
-        line = first_run.task_metrics(task_id)
-        assert line is not None and line["duration_seconds"] > 0, task_id
-    assert first_run.task_metrics("dbt_build")["records_in"] == spark["records_out"]  # type: ignore[index]
+    dbt = result.task_metrics("dbt_build")
+    assert dbt is not None and dbt["records_in"] == spark["records_out"]  # the staging window it wrote
 
 
-def test_marts_match_the_staging_output(first_run: RunResult, staged: Path) -> None:
-    import pandas as pd
-
-    warehouse = staged.parent / "data" / "warehouse"
-    staging = pd.read_parquet(warehouse / "staging" / "orders")
-    staging["event_date"] = pd.to_datetime(staging["event_date"].astype(str)).dt.date
-    paid = staging[staging.status == "paid"].groupby("event_date")
-    refunded = staging[staging.status == "refunded"].groupby("event_date")
-    expected = pd.DataFrame(
-        {
-            "orders_paid": paid.order_id.nunique(),
-            "gross": paid.amount_eur.apply(lambda s: float(sum(s))),
-            "refunds": refunded.amount_eur.apply(lambda s: float(sum(s))),
-        }
-    ).fillna(0)
-    marts = _query(warehouse, 'select * from "orders_marts_local".fct_daily_revenue order by revenue_date')
-    assert [d.date() if hasattr(d, "date") else d for d in marts.revenue_date] == list(expected.index)
-    assert list(marts.orders_paid) == [int(v) for v in expected.orders_paid]
-    assert [round(float(v), 2) for v in marts.gross_revenue_eur] == [round(v, 2) for v in expected.gross]
-    assert [round(float(v), 2) for v in marts.net_revenue_eur] == [
-        round(g - r, 2) for g, r in zip(expected.gross, expected.refunds, strict=True)
-    ]
-    clv = _query(warehouse, 'select * from "orders_marts_local".customer_lifetime_value')
-    assert len(clv) == staging.customer_id.nunique()
-    assert clv.customer_email_hash.dropna().str.fullmatch(r"[0-9a-f]{64}").all()
-
-
-def test_gx_validated_every_suite_and_wrote_data_docs(first_run: RunResult, staged: Path) -> None:
-    lines = {line["suite"]: line for line in first_run.lines("gx_validation")}
-    assert sorted(lines) == ["customer_lifetime_value", "fct_daily_revenue", "orders_staging"]
-    assert all(
-        line["success"] and line["unsuccessful"] == 0 and line["evaluated"] > 0 for line in lines.values()
+@pytest.mark.parametrize("name", ["customers", "orders", "revenue"])
+def test_dbt_rows_in_and_out(pipeline: Pipeline, name: str) -> None:
+    domain = pipeline.domain(name)
+    dbt = pipeline.runs[f"{name}_daily"].task_metrics("dbt_build")
+    assert dbt is not None and dbt["duration_seconds"] > 0
+    written = sum(
+        int(pipeline.query(f"select count(*) as n from {pipeline.marts(m)}")["n"][0]) for m in domain["marts"]
     )
-    assert (staged.parent / "data" / "warehouse" / "gx_docs" / DAY / "index.html").is_file()
+    assert dbt["records_out"] == written > 0
+    if domain["inputs"]:  # a cross-domain mart reads its inputs' marts
+        read = [m for i in domain["inputs"] for m in pipeline.domain(i)["marts"]]
+        expected = sum(
+            int(pipeline.query(f"select count(*) as n from {pipeline.marts(m)}")["n"][0]) for m in read
+        )
+        assert dbt["records_in"] == expected > 0
 
 
-def test_running_the_same_day_again_changes_nothing(first_run: RunResult, staged: Path) -> None:
-    warehouse = staged.parent / "data" / "warehouse"
-    before = _query(warehouse, 'select * from "orders_marts_local".fct_daily_revenue order by 1')
-    staging_before = sorted(p.name for p in (warehouse / "staging" / "orders").iterdir())
-    again = composer_local_run(staged, DAY)
+@pytest.mark.parametrize("name", ["customers", "orders", "revenue"])
+def test_gx_validates_its_own_suites_and_writes_data_docs(pipeline: Pipeline, name: str) -> None:
+    result = pipeline.runs[f"{name}_daily"]
+    lines = {line["suite"]: line for line in result.lines("gx_validation")}
+    assert sorted(lines) == sorted(pipeline.domain(name)["gx_suites"])
+    for suite, line in lines.items():
+        assert line["domain"] == name, suite
+        assert line["success"] and line["unsuccessful"] == 0 and line["evaluated"] > 0, suite
+    gx = result.task_metrics("gx_validate")
+    assert gx is not None and gx["records_rejected"] == 0 and gx["records_out"] > 0
+    assert (pipeline.warehouse / "gx_docs" / name / DAY / "index.html").is_file()
+
+
+def test_each_daily_dag_emits_its_asset_for_the_day(pipeline: Pipeline) -> None:
+    for name, dag_id in _daily(pipeline).items():
+        events = pipeline.runs[dag_id].asset_events
+        assert events == [
+            {"uri": pipeline.domain(name)["asset"], "task_id": "gx_validate", "extra": {"run_date": DAY}}
+        ], dag_id
+
+
+def test_customers_dimension_keeps_history(pipeline: Pipeline) -> None:
+    dim = pipeline.query(f"select * from {pipeline.marts('dim_customers')}")
+    versions = dim.groupby("customer_id").size()
+    assert (versions > 1).sum() > 0, "no customer has more than one version"
+    current = dim[dim.is_current].groupby("customer_id").size()
+    assert (current == 1).all() and len(current) == len(versions)  # one current version each
+    assert dim[~dim.is_current].valid_to.notna().all() and dim[dim.is_current].valid_to.isna().all()
+    assert dim.customer_version_id.is_unique
+    assert dim.email_hash.dropna().str.fullmatch(r"[0-9a-f]{64}").all()
+    for customer_id, rows in dim[dim.customer_id.isin(versions[versions > 1].index)].groupby("customer_id"):
+        rows = rows.sort_values("valid_from")
+        # Each version ends where the next one begins.
+        assert list(rows.valid_to[:-1]) == list(rows.valid_from[1:]), customer_id
+
+
+def test_the_cross_domain_mart_splits_the_orders_revenue_by_segment(pipeline: Pipeline) -> None:
+    by_segment = pipeline.query(
+        f"select revenue_date, segment, net_revenue_eur from {pipeline.marts('fct_revenue_by_segment')}"
+    )
+    assert len(by_segment) > 0
+    assert set(by_segment.segment) <= {"consumer", "business", "vip", "unknown"}
+    assert set(by_segment.segment) - {"unknown"}, "no order matched a customer profile"
+    orders = pipeline.marts("fct_orders")
+    per_day = pipeline.query(
+        f"select day, sum(amount) as net from ("
+        f"select cast(paid_at as date) as day, paid_eur as amount from {orders} where paid_at is not null "
+        f"union all select cast(refunded_at as date), -refunded_eur from {orders} "
+        "where refunded_at is not null) group by day order by day"
+    )
+    totals = by_segment.groupby("revenue_date").net_revenue_eur.sum()
+    expected = {
+        d.date() if hasattr(d, "date") else d: round(float(v), 2)
+        for d, v in zip(per_day.day, per_day.net, strict=True)
+    }
+    got = {d.date() if hasattr(d, "date") else d: round(float(v), 2) for d, v in totals.items()}
+    assert got == expected  # its first build covers every day of the orders
+
+
+def test_the_summary_shows_rows_in_and_out_of_each_step(pipeline: Pipeline) -> None:
+    lines = summary(pipeline.runs["orders_daily"])
+    assert lines[0].startswith(f"orders_daily {DAY}: success")
+    spark = pipeline.runs["orders_daily"].task_metrics("spark_orders_clean")
+    assert spark is not None
+    step = next(line for line in lines if line.strip().startswith("spark_orders_clean"))
+    assert f"in={spark['records_in']} out={spark['records_out']}" in step
+
+
+def test_running_the_same_day_again_changes_nothing(pipeline: Pipeline) -> None:
+    table = pipeline.marts("fct_daily_revenue")
+    before = pipeline.query(f"select * from {table} order by 1")
+    staging = pipeline.warehouse / "staging" / pipeline.domain("orders")["staging_table"]
+    staging_before = sorted(p.name for p in staging.iterdir())
+    again = composer_local_run(pipeline.dag_folder, DAY, "orders_daily", airflow_home=pipeline.airflow_home)
     assert again.success, f"{again.task_states}, see {again.log_path}"
-    after = _query(warehouse, 'select * from "orders_marts_local".fct_daily_revenue order by 1')
-    assert before.equals(after)
-    assert sorted(p.name for p in (warehouse / "staging" / "orders").iterdir()) == staging_before
+    assert before.equals(pipeline.query(f"select * from {table} order by 1"))
+    assert sorted(p.name for p in staging.iterdir()) == staging_before
     keys = ("records_in", "records_out", "records_rejected")
-    first, second = first_run.task_metrics("spark_clean"), again.task_metrics("spark_clean")
+    first = pipeline.runs["orders_daily"].task_metrics("spark_orders_clean")
+    second = again.task_metrics("spark_orders_clean")
     assert first and second and {k: first[k] for k in keys} == {k: second[k] for k in keys}
 
 
-def _write_raw(staged: Path, moment: dt.datetime) -> None:
-    folder = staged.parent / "data" / "warehouse" / "raw" / "orders_events" / f"ingest_date={moment.date()}"
-    folder.mkdir(parents=True, exist_ok=True)
-    record = {"event_id": "fresh-1", "event_time": moment.strftime("%Y-%m-%dT%H:%M:%SZ")}
-    (folder / "part-fresh.jsonl").write_text(json.dumps(record) + "\n")
+def _write_raw(pipeline: Pipeline, name: str, field: str, moment: dt.datetime) -> None:
+    raw = pipeline.warehouse / "raw" / pipeline.domain(name)["raw_table"] / f"ingest_date={moment.date()}"
+    raw.mkdir(parents=True, exist_ok=True)
+    record = {"event_id": "fresh-1", field: moment.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    (raw / "part-fresh.jsonl").write_text(json.dumps(record) + "\n")
 
 
-def test_freshness_dag_reports_lag_and_alerts_when_stale(staged: Path, first_run: RunResult) -> None:
-    # Only the sample data of 2026-01-15: far older than the 900 s target.
-    stale = composer_local_run(staged, DAY, dag_id="orders_freshness")
-    assert not stale.success and stale.task_states == {"check_raw_freshness": "failed"}
-    (line,) = stale.lines("freshness")
-    assert line["fresh"] is False and line["target_seconds"] == 900 and line["lag_seconds"] > 900
-    assert [a["task_id"] for a in stale.lines("alert")] == ["check_raw_freshness"]
+def test_freshness_dags_report_lag_and_alert_when_stale(pipeline: Pipeline) -> None:
+    # Each domain's time column has its own name: orders' event_time, customers' updated_at.
+    time_fields = {"orders": "event_time", "customers": "updated_at"}
+    dag_ids = [f"{name}_freshness" for name in time_fields]
+    targets = {
+        n: pipeline.domain(n)["dags"][f"{n}_freshness"]["freshness_target_seconds"] for n in time_fields
+    }
+    # Only the sample data of DAY: far older than any target.
+    for stale in run_dags(pipeline.dag_folder, DAY, dag_ids, airflow_home=pipeline.airflow_home):
+        name = stale.dag_id.removesuffix("_freshness")
+        assert not stale.success and stale.task_states == {"check_raw_freshness": "failed"}
+        (line,) = stale.lines("freshness")
+        assert line["domain"] == name and line["fresh"] is False
+        assert line["target_seconds"] == targets[name] and line["lag_seconds"] > targets[name]
+        assert [(a["task_id"], a["domain"]) for a in stale.lines("alert")] == [("check_raw_freshness", name)]
 
-    _write_raw(staged, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=60))
-    fresh = composer_local_run(staged, DAY, dag_id="orders_freshness")
-    assert fresh.success, f"{fresh.task_states}, see {fresh.log_path}"
-    (line,) = fresh.lines("freshness")
-    assert line["fresh"] is True and 0 <= line["lag_seconds"] < 900
+    for name, field in time_fields.items():
+        _write_raw(pipeline, name, field, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=60))
+    for fresh in run_dags(pipeline.dag_folder, DAY, dag_ids, airflow_home=pipeline.airflow_home):
+        assert fresh.success, f"{fresh.task_states}, see {fresh.log_path}"
+        (line,) = fresh.lines("freshness")
+        assert line["fresh"] is True and 0 <= line["lag_seconds"] < targets[line["domain"]]
 
 
 def test_bad_arguments_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(LocalRunError, match=r"has no runtime_config\.json"):
-        composer_local_run(tmp_path, DAY)
+        composer_local_run(tmp_path, DAY, "any_daily")
     assert main(["--dag-folder", str(tmp_path), "--date", DAY]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("error: --dag-folder")
+    (tmp_path / "runtime_config.json").write_text("{}")
+    assert main(["--dag-folder", str(tmp_path), "--date", "15.01.2026"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --date: '15.01.2026' is not a YYYY-MM-DD date"
