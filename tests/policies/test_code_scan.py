@@ -34,7 +34,7 @@ def test_new_secret_fails_until_baselined_and_audited_secret_fails(tmp_path: Pat
     (repo / "deploy.pem").write_text(FAKE_PRIVATE_KEY, encoding="utf-8")
     issues = [str(i) for i in code_scan.check_secrets(repo, baseline)]
     new = "new secret, not in .secrets.baseline: remove it (or audit it)"
-    assert f"detect-secrets: deploy.pem:2: Private Key: {new}" in issues
+    assert f"detect-secrets: deploy.pem:1: Private Key: {new}" in issues
     assert any(i.startswith("detect-secrets: settings.py:3: AWS Access Key: new secret") for i in issues)
 
     # Accepting them means writing them into the baseline (a reviewed diff) ...
@@ -45,7 +45,7 @@ def test_new_secret_fails_until_baselined_and_audited_secret_fails(tmp_path: Pat
     data["results"]["deploy.pem"][0]["is_secret"] = True
     baseline.write_text(json.dumps(data), encoding="utf-8")
     assert [str(i) for i in code_scan.check_secrets(repo, baseline)] == [
-        "detect-secrets: deploy.pem:2: Private Key: audited as a real secret in .secrets.baseline"
+        "detect-secrets: deploy.pem:1: Private Key: audited as a real secret in .secrets.baseline"
     ]
 
 
