@@ -186,6 +186,15 @@ def test_shared_files_name_no_domain() -> None:
     assert "platform" in yaml.safe_load((DBT_DIR / "profiles.yml").read_text())
 
 
+def test_singular_tests_carry_their_domain_name() -> None:
+    folders = sorted(p for p in (DBT_DIR / "tests").iterdir() if p.is_dir())
+    assert {p.name for p in folders} <= set(DOMAINS)
+    for folder in folders:
+        for path in folder.rglob("*.sql"):
+            assert path.name.startswith(f"assert_{folder.name}_"), path
+    assert not list((DBT_DIR / "tests").glob("*.sql")), "singular tests live in their domain's folder"
+
+
 def test_a_model_outside_a_layer_folder_is_refused(tmp_path: Path) -> None:
     project = tmp_path / "dbt"
     shutil.copytree(DBT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
@@ -226,7 +235,7 @@ def test_each_domain_selector_selects_exactly_its_nodes(parsed: tuple[Path, dict
         assert selected[name] == {uid for uid, home in homes.items() if home == name}, name
     assert set().union(*selected.values()) == set(every)
     # A cross-domain test runs with the mart that combines the domains, not with one of its inputs.
-    cross = "test.platform.assert_segments_add_up_to_orders"
+    cross = "test.platform.assert_revenue_segments_add_up_to_orders"
     assert cross in selected["revenue"]
     assert "model.platform.fct_orders" in manifest["nodes"][cross]["depends_on"]["nodes"]
 
