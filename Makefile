@@ -71,7 +71,7 @@ lint: setup ## ruff, mypy --strict, sqlfluff
 	$(CURDIR)/.venv/bin/ruff check .
 	$(CURDIR)/.venv/bin/ruff format --check .
 	$(CURDIR)/.venv/bin/mypy platform_model deployer infra
-	cd dbt && $(CURDIR)/.venv/bin/sqlfluff lint models snapshots
+	cd dbt && $(CURDIR)/.venv/bin/sqlfluff lint models snapshots tests
 
 test: setup ## Set up, then run the whole suite (lint, synth, checks, pytest)
 	$(MAKE) --no-print-directory lint
