@@ -24,7 +24,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import re
 import shutil
 import sqlite3
 import subprocess
@@ -43,7 +42,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 RUNTIME_CONFIG_NAME = "runtime_config.json"
 RELEASE_ID = "r-localdev"
 EVENTS = ("task_metrics", "gx_validation", "freshness", "alert", "spark_job_metrics")
-_EVENT_LINE = re.compile(r'(\{"event": "(?:' + "|".join(EVENTS) + r')".*\})')
 
 
 class LocalRunError(ValueError):
@@ -109,13 +107,19 @@ def _airflow() -> list[str]:
 
 
 def parse_events(output: str) -> list[dict[str, Any]]:
-    """The structured JSON lines in a run's output (each kept once, in order)."""
+    """The structured JSON lines in a run's output (each kept once, in order): objects with an `event`
+    of EVENTS, wherever the log line puts them and whatever the order of their keys."""
+    decoder = json.JSONDecoder()
     events, seen = [], set()
-    for match in _EVENT_LINE.finditer(output):
-        text = match.group(1)
+    for text in output.splitlines():
+        start = text.find('{"')
+        if start < 0 or '"event": "' not in text:
+            continue
         try:
-            line = json.loads(text)
+            line, _end = decoder.raw_decode(text, start)
         except json.JSONDecodeError:
+            continue
+        if not isinstance(line, dict) or line.get("event") not in EVENTS:
             continue
         key = json.dumps(line, sort_keys=True)
         if key not in seen:

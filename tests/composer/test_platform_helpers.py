@@ -235,3 +235,21 @@ def test_fetch_refuses_unknown_schemes(tmp_path: Path) -> None:
     job = SparkJob("https://example.com/x.py", [], [])
     with pytest.raises(ValueError, match="only file:// and gs://"):
         spark_local.fetch(job, tmp_path, "p")
+
+
+def test_run_output_events_are_found_whatever_the_key_order() -> None:
+    from composer.local_run import parse_events
+
+    output = "\n".join(
+        [
+            '[info] {"event": "task_metrics", "task_id": "dbt_build", "records_in": 3} [pipelines.metrics]',
+            'spark: {"duration_seconds": 1.5, "event": "spark_job_metrics", "records_in": 9} loc=x.py:1',
+            '[info] {"event": "task_metrics", "task_id": "dbt_build", "records_in": 3} [pipelines.metrics]',
+            '{"event": "something_else"}',
+            '{"event": "alert", "error": "cut off',
+        ]
+    )
+    assert parse_events(output) == [
+        {"event": "task_metrics", "task_id": "dbt_build", "records_in": 3},
+        {"duration_seconds": 1.5, "event": "spark_job_metrics", "records_in": 9},
+    ]
