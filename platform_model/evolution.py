@@ -5,8 +5,9 @@ a column removed or renamed (a rename is a removal and an addition), a type chan
 widening BigQuery does in place (INT64 -> NUMERIC or FLOAT64, NUMERIC -> FLOAT64), NULLABLE -> REQUIRED,
 a REQUIRED column added to an existing table (BigQuery only adds NULLABLE columns; Pub/Sub readers of
 the old schema cannot fill it), a PII tag removed or changed, the partitioning changed, a table renamed,
-the topic renamed. Compatible (listed): a NULLABLE column added, REQUIRED -> NULLABLE, a widening, a PII
-tag added, a section or mart added, descriptions and tests changed.
+the topic renamed. Refused outright: a live domain dropped from the release (switch it off instead), a
+version going down. Compatible (listed): a NULLABLE column added, REQUIRED -> NULLABLE, a widening, a
+PII tag added, a section or mart added, descriptions and tests changed.
 """
 
 from __future__ import annotations
@@ -36,9 +37,14 @@ class Change:
         return f"domains/{self.domain}.yaml: {where}: {self.what} ({kind})"
 
 
+def _version(version: str) -> tuple[int, int]:
+    major_, minor = version.split(".", 1)
+    return int(major_), int(minor)
+
+
 def major(version: str) -> int:
     """The major of `MAJOR.MINOR`."""
-    return int(version.split(".", 1)[0])
+    return _version(version)[0]
 
 
 def _columns(old: list[Column], new: list[Column], domain: str, section: str) -> list[Change]:
@@ -113,10 +119,17 @@ def refusals(
     and every change (for the plan). A domain new to the environment has nothing to compare."""
     refused: list[str] = []
     every: list[Change] = []
+    for name in sorted(set(live) - set(release)):
+        refused.append(
+            f"domains/{name}.yaml: the domain is live but the release drops it (its tables and topic would "
+            "stay unmanaged): keep the file and switch it off per environment (domains.<name>.enabled: false)"
+        )
     for name, new in release.items():
         old = live.get(name)
         if old is None:
             continue
+        if _version(new.version) < _version(old.version):
+            refused.append(f"domains/{name}.yaml: version: goes down from {old.version} to {new.version}")
         changes = compare(old, new)
         every.extend(changes)
         breaking = [c for c in changes if c.breaking]

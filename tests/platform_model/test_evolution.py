@@ -99,3 +99,13 @@ def test_breaking_needs_major_bump_and_the_migration_in_the_release() -> None:
 def test_a_domain_new_to_the_environment_has_nothing_to_compare() -> None:
     refused, every = refusals({}, {"orders": _domain(_drop(_orders(), "staging", "currency"))}, set())
     assert refused == [] and every == []
+
+
+def test_a_live_domain_dropped_or_a_version_going_down_is_refused() -> None:
+    live = {"orders": _domain(_orders(version="1.2"))}
+    refused, _ = refusals(live, {}, set())
+    assert refused and refused[0].startswith(
+        "domains/orders.yaml: the domain is live but the release drops it"
+    )
+    refused, _ = refusals(live, {"orders": _domain(_orders(version="1.1"))}, set())
+    assert refused == ["domains/orders.yaml: version: goes down from 1.2 to 1.1"]

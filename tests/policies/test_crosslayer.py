@@ -433,10 +433,12 @@ def _edit_contract(tree: Tree, change: Callable[[Any], None], version: str | Non
     tree.edit_yaml(CONTRACT, edit)
 
 
-def _migration(tree: Tree, major: int, changes: list[dict[str, str]]) -> None:
-    path = tree.release / "domains" / "migrations" / f"orders-{major}.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump({"changes": changes}), encoding="utf-8")
+def _migration(tree: Tree, version: str, path: str = "dbt/models/orders/migrations/orders_v2.sql") -> None:
+    """Name a migration in the contract and ship its file in the release."""
+    _edit_contract(tree, lambda d: d.update(migration={"to_version": version, "path": path}), version=version)
+    target = tree.release / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("select 1 as migrated\n", encoding="utf-8")
 
 
 def _drop(section: str, column: str) -> Callable[[Any], None]:
@@ -444,6 +446,9 @@ def _drop(section: str, column: str) -> Callable[[Any], None]:
         data[section]["columns"] = [c for c in data[section]["columns"] if c["name"] != column]
 
     return change
+
+
+BUMP = "bump the major version (live 1.0) and declare the migration (migration: {to_version, path})"
 
 
 def test_unchanged_contract_passes_and_a_minor_bump_is_fine(tree: Tree) -> None:
@@ -457,26 +462,37 @@ def test_removed_column_is_refused_without_migration(tree: Tree) -> None:
     previous, rid = _previous_release(tree)
     _edit_contract(tree, _drop("staging", "amount_cents"))
     assert tree.run("contract-evolution", previous) == [
-        f"{CONTRACT}: staging.amount_cents: removed (was INT64 REQUIRED) since {rid}: bump the major version "
-        "to 2.0 and declare it in domains/migrations/orders-2.yaml (change: removed) or undo it"
+        f"{CONTRACT}: staging.amount_cents: column removed (or renamed) (breaking) refused: {BUMP} "
+        f"(since {rid})"
     ]
 
 
 def test_removed_column_passes_with_major_bump_and_migration(tree: Tree) -> None:
     previous, _ = _previous_release(tree)
-    _edit_contract(tree, _drop("staging", "amount_cents"), version="2.0")
-    _migration(tree, 2, [{"section": "staging", "column": "amount_cents", "change": "removed"}])
+    _edit_contract(tree, _drop("staging", "amount_cents"))
+    _migration(tree, "2.0")
     assert tree.run("contract-evolution", previous) == []
+
+
+def test_migration_named_but_not_shipped(tree: Tree) -> None:
+    previous, rid = _previous_release(tree)
+    _edit_contract(tree, _drop("staging", "amount_cents"))
+    _migration(tree, "2.0")
+    (tree.release / "dbt/models/orders/migrations/orders_v2.sql").unlink()
+    assert tree.run("contract-evolution", previous) == [
+        f"{CONTRACT}: migration.path: dbt/models/orders/migrations/orders_v2.sql is not in the release "
+        f"(the migration to 2.0 must ship with it) (since {rid})"
+    ]
 
 
 def test_migration_without_major_bump_does_not_count(tree: Tree) -> None:
     previous, _ = _previous_release(tree)
-    _edit_contract(tree, _drop("staging", "amount_cents"), version="1.1")
-    _migration(tree, 2, [{"section": "staging", "column": "amount_cents", "change": "removed"}])
+    _edit_contract(tree, _drop("staging", "amount_cents"))
+    _migration(tree, "1.1")
     assert len(tree.run("contract-evolution", previous)) == 1
 
 
-def test_renamed_and_retyped_columns(tree: Tree) -> None:
+def test_renamed_widened_and_retyped_columns(tree: Tree) -> None:
     previous, rid = _previous_release(tree)
 
     def change(data: Any) -> None:
@@ -484,26 +500,17 @@ def test_renamed_and_retyped_columns(tree: Tree) -> None:
             if col["name"] == "event_id":
                 col["name"] = "id"
             if col["name"] == "amount_cents":
-                col["type"] = "NUMERIC"
+                col["type"] = "NUMERIC"  # a widening BigQuery does in place
+            if col["name"] == "event_time":
+                col["type"] = "DATE"
 
-    _edit_contract(tree, change, version="2.0")
-    declare = "declare it in domains/migrations/orders-2.yaml"
+    _edit_contract(tree, change)
     assert tree.run("contract-evolution", previous) == [
-        f"{CONTRACT}: event.amount_cents: retyped (INT64 REQUIRED -> NUMERIC REQUIRED) since {rid}: "
-        f"{declare} (change: retyped) or undo it",
-        f"{CONTRACT}: event.event_id: removed (was STRING REQUIRED) since {rid}: "
-        f"{declare} (change: removed) or undo it",
-        f"{CONTRACT}: event.id: added required (new STRING REQUIRED column) since {rid}: "
-        f"{declare} (change: added_required) or undo it",
+        f"{CONTRACT}: event.event_id: column removed (or renamed) (breaking) refused: {BUMP} (since {rid})",
+        f"{CONTRACT}: event.event_time: type TIMESTAMP -> DATE (breaking) refused: {BUMP} (since {rid})",
+        f"{CONTRACT}: event.id: REQUIRED column added (breaking) refused: {BUMP} (since {rid})",
     ]
-    _migration(
-        tree,
-        2,
-        [
-            {"section": "event", "column": "event_id", "change": "renamed", "to": "id"},
-            {"section": "event", "column": "amount_cents", "change": "retyped"},
-        ],
-    )
+    _migration(tree, "2.0")
     assert tree.run("contract-evolution", previous) == []
 
 
@@ -528,12 +535,10 @@ def test_added_columns_and_mode_changes(tree: Tree) -> None:
                 col["mode"] = "NULLABLE"  # relaxing: what BigQuery allows in place
 
     _edit_contract(tree, modes)
-    bump = "bump the major version to 2.0 and declare it in domains/migrations/orders-2.yaml"
     assert tree.run("contract-evolution", previous) == [
-        f"{CONTRACT}: event.customer_email: required (NULLABLE -> REQUIRED) since {rid}: {bump} "
-        "(change: required) or undo it",
-        f"{CONTRACT}: staging.coupon: added required (new STRING REQUIRED column) since {rid}: {bump} "
-        "(change: added_required) or undo it",
+        f"{CONTRACT}: event.customer_email: mode NULLABLE -> REQUIRED (breaking) refused: {BUMP} "
+        f"(since {rid})",
+        f"{CONTRACT}: staging.coupon: REQUIRED column added (breaking) refused: {BUMP} (since {rid})",
     ]
 
 
@@ -541,30 +546,18 @@ def test_dropped_pii_tag_is_breaking(tree: Tree) -> None:
     previous, rid = _previous_release(tree)
     _edit_contract(tree, lambda d: d["marts"]["customer_value"]["columns"][0].pop("pii"))
     assert tree.run("contract-evolution", previous) == [
-        f"{CONTRACT}: marts.customer_value.customer_email_hash: pii dropped (was tagged 'PII Email') "
-        f"since {rid}: bump the major version to 2.0 and declare it in domains/migrations/orders-2.yaml "
-        "(change: pii_dropped) or undo it"
+        f"{CONTRACT}: marts.customer_value.customer_email_hash: PII tag 'PII Email' removed (breaking) "
+        f"refused: {BUMP} (since {rid})"
     ]
 
 
-def test_version_down_removed_domain_and_malformed_migration(tree: Tree) -> None:
+def test_version_down_and_removed_domain(tree: Tree) -> None:
     previous, rid = _previous_release(tree)
     (tree.release / "domains" / "customers.yaml").unlink()
-    _edit_contract(tree, _drop("staging", "amount_cents"), version="0.9")
-    assert tree.run("contract-evolution", previous)[:2] == [
-        f"domains/customers.yaml: domain 'customers' was removed since {rid}",
-        f"{CONTRACT}: staging.amount_cents: removed (was INT64 REQUIRED) since {rid}: bump the major version "
-        "to 2.0 and declare it in domains/migrations/orders-2.yaml (change: removed) or undo it",
-    ]
-    assert f"{CONTRACT}: version went down: 1.0 -> 0.9" in tree.run("contract-evolution", previous)
-    _edit_contract(tree, lambda d: None, version="2.0")
-    _migration(tree, 2, [{"section": "staging", "column": "amount_cents", "change": "dropped"}])
+    _edit_contract(tree, lambda d: None, version="0.9")
     findings = tree.run("contract-evolution", previous)
-    assert (
-        "domains/migrations/orders-2.yaml: changes[0]: needs section, column and change "
-        "(one of added_required, pii_dropped, removed, renamed, required, retyped)"
-    ) in findings
-    assert len(findings) == 3
+    assert findings[0].startswith("domains/customers.yaml: the domain is live but the release drops it")
+    assert f"{CONTRACT}: version: goes down from 1.0 to 0.9 (since {rid})" in findings
 
 
 def test_tampered_or_missing_previous_release(tree: Tree) -> None:
