@@ -100,9 +100,9 @@ def _declare(graph: Lineage, domain: Domain, table_owner: dict[str, str]) -> Non
         for job in domain.spark_jobs:
             node = graph.add(f"job_{_slug(job)}", "job", f"Spark {job}", name)
             graph.link(raw, node)
-            for table in (domain.staging, domain.rejects):
-                if table is not None:
-                    graph.link(node, _table_id("staging", table.table))
+            for written in (domain.staging, domain.rejects):
+                if written is not None:
+                    graph.link(node, _table_id("staging", written.table))
 
 
 def _dbt_nodes(graph: Lineage, dbt_dir: Path, domains: dict[str, Domain]) -> dict[str, str]:
@@ -244,14 +244,14 @@ def to_svg(graph: Lineage) -> str:
             f'<path d="M {x1} {y1} C {mid} {y1}, {mid} {y2}, {x2} {y2}" fill="none" stroke="#555" '
             'stroke-width="1.4" marker-end="url(#arrow)"/>'
         )
-    for node_id, node in graph.nodes.items():
+    for node_id, box in graph.nodes.items():
         x, y = pos[node_id]
-        fill, stroke = KIND_STYLE.get(node.kind, ("#eee", "#333"))
+        fill, stroke = KIND_STYLE.get(box.kind, ("#eee", "#333"))
         out.append(
-            f"<g><title>{escape(node.domain)}: {escape(node.kind)} {escape(node.label)}</title>"
+            f"<g><title>{escape(box.domain)}: {escape(box.kind)} {escape(box.label)}</title>"
             f'<rect x="{x}" y="{y}" width="{box_w}" height="{box_h}" rx="8" fill="{fill}" stroke="{stroke}" '
             f'stroke-width="1.5"/><text x="{x + box_w // 2}" y="{y + box_h // 2 + 5}" text-anchor="middle">'
-            f"{escape(node.label)}</text></g>"
+            f"{escape(box.label)}</text></g>"
         )
     out.append("</svg>")
     return "\n".join(out) + "\n"
