@@ -343,13 +343,25 @@ class Promotion(Strict):
     requires_approval: bool
     approval_ttl_hours: int = Field(default=24, ge=1, le=720)
     lock_ttl_seconds: int = Field(default=1800, ge=30, le=86400)
-    approvers_group: Member | None = Field(default=None, description="Who may grant approvals.")
+    approvers_group: Member | None = Field(
+        default=None, description="IAM group granted write access to the approvals prefix (infra)."
+    )
+    approvers: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._@+:-]{1,128}$")]] = Field(
+        default_factory=list,
+        description=(
+            "Who may grant approvals, as the deployer identifies them: a Google account or service account "
+            "e-mail, `github:<login>` for a reviewer of the GitHub deployment, or a local `--as` name. "
+            "The deployer refuses (and audits) a grant by anyone else."
+        ),
+    )
     deployers: list[Member] = Field(default_factory=list, description="Who may promote (besides CI).")
 
     @model_validator(mode="after")
     def _approvers(self) -> Promotion:
         if self.requires_approval and not self.approvers_group:
             raise ValueError("requires_approval is true but approvers_group is not set")
+        if self.requires_approval and not self.approvers:
+            raise ValueError("requires_approval is true but approvers (who may grant) is empty")
         return self
 
 
