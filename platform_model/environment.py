@@ -395,6 +395,18 @@ class Monitoring(Strict):
     thresholds: Thresholds = Field(default_factory=Thresholds)
 
 
+class Lineage(Strict):
+    """Data lineage (Dataplex): what the stack turns on so the BigQuery console's Lineage tab shows what ran."""
+
+    enabled: bool = Field(
+        default=True,
+        description=(
+            "Enable the Data Lineage API, Composer's cloud_data_lineage_integration and Dataproc's Spark "
+            "lineage (with the IAM they need)."
+        ),
+    )
+
+
 class DagOverride(Strict):
     """What one environment changes of one of a domain's DAGs."""
 
@@ -438,6 +450,7 @@ class Environment(Strict):
     promotion: Promotion
     github: GitHub
     monitoring: Monitoring = Field(default_factory=Monitoring)
+    lineage: Lineage = Field(default_factory=Lineage)
     domains: dict[str, DomainOverride] = Field(
         default_factory=dict,
         description="Per-domain overrides; every domain of domains/ is deployed with its defaults otherwise.",
