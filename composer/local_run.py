@@ -1,10 +1,11 @@
 """Run the domains' DAGs on this machine with Airflow's own `airflow dags test`, the way Composer would.
 
-    python -m composer.local_run --prepare ROOT --date 2026-01-15 [--rows 1000]   # stage, then run all
+    python -m composer.local_run --prepare ROOT --date 2026-01-15 [--rows 1000] [--days 2]  # stage, run all
     python -m composer.local_run --dag-folder ROOT/dags --date 2026-01-15 [--dag-id ID ...]
 
-`run_daily_dags(dag_folder, logical_date)` runs every domain's daily DAG of the runtime config, in
-input order (a domain after the domains it reads), in one throw-away SQLite Airflow database, and
+`run_daily_dags(dag_folder, logical_date, days=1)` runs every domain's daily DAG of the runtime config,
+in input order (a domain after the domains it reads), for each day, in one throw-away SQLite Airflow
+database (two days give a snapshot its first history: a single run sees one version per key), and
 `composer_local_run(dag_folder, logical_date, dag_id)` runs one DAG. Both need what a promotion leaves
 in a Composer bucket (mounted or downloaded): (a) a DAG folder with the DAG files and the
 `runtime_config.json` of a local-platform release, and (b) beside it a `data/` folder with
@@ -263,11 +264,27 @@ def daily_dag_ids(dag_folder: Path) -> list[str]:
 
 
 def run_daily_dags(
-    dag_folder: Path, logical_date: str, airflow_home: Path | None = None, timeout_seconds: int = 1800
+    dag_folder: Path,
+    logical_date: str,
+    airflow_home: Path | None = None,
+    timeout_seconds: int = 1800,
+    days: int = 1,
 ) -> list[RunResult]:
-    """Run every domain's daily DAG for `logical_date`, a domain after its inputs; every result."""
-    _check_inputs(dag_folder, logical_date)
-    return run_dags(dag_folder, logical_date, daily_dag_ids(dag_folder), airflow_home, timeout_seconds)
+    """Run every domain's daily DAG, a domain after its inputs, for each of the `days` days ending at
+    `logical_date` (oldest first: a day's history builds on the day before, e.g. a dbt snapshot's
+    versions); every result, in run order."""
+    dag_folder = _check_inputs(dag_folder, logical_date)
+    if days < 1:
+        raise LocalRunError(f"--days: {days} is not a positive number of days")
+    last = dt.date.fromisoformat(logical_date)
+    dag_ids = daily_dag_ids(dag_folder)
+    results: list[RunResult] = []
+    log_dir = Path(tempfile.gettempdir()) if airflow_home is None else airflow_home
+    with _airflow_home(dag_folder, airflow_home) as (home, env):
+        for offset in range(days - 1, -1, -1):
+            day = (last - dt.timedelta(days=offset)).isoformat()
+            results += [_dags_test(home, env, d, day, log_dir, timeout_seconds) for d in dag_ids]
+    return results
 
 
 # -- staging a local release ------------------------------------------------------------------------
@@ -304,6 +321,8 @@ def prepare_local_release(
     if env.platform != "local":
         raise LocalRunError(f"--env: {env_name} is a {env.platform} environment, not local")
     _check_date(logical_date)
+    if days < 1:
+        raise LocalRunError(f"--days: {days} is not a positive number of days")
     root = root.resolve()
     dag_folder, data = root / "dags", root / "data"
     jobs_dir = root / "artifacts" / "releases" / RELEASE_ID / "jobs"
@@ -367,7 +386,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         if args.prepare:
-            dag_folder = prepare_local_release(args.prepare, args.date, rows=args.rows)
+            dag_folder = prepare_local_release(
+                args.prepare, args.date, rows=args.rows, days=max(args.days, 1)
+            )
         elif args.dag_folder:
             dag_folder = args.dag_folder
         else:
@@ -375,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.dag_id:
             results = run_dags(dag_folder, args.date, args.dag_id)
         else:
-            results = run_daily_dags(dag_folder, args.date)
+            results = run_daily_dags(dag_folder, args.date, days=args.days)
     except LocalRunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

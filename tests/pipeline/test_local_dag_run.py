@@ -3,9 +3,9 @@ every domain with an event, stage a DAG folder with the local runtime config (`p
 file:// URIs) and run each domain's daily DAG with `airflow dags test` (SQLite, temp AIRFLOW_HOME), a
 domain after its inputs.
 
-One shared run per session (the `pipeline` fixture): the customers DAG for the day before (so dbt's
-snapshot has a first state), then every daily DAG for the day. The tests read its results and the
-warehouse it left; only the re-run and the freshness checks run DAGs of their own.
+One shared run per session (the `pipeline` fixture): every daily DAG for the day before (so dbt's
+snapshot has a first state), then for the day. The tests read its results and the warehouse it left;
+only the re-run and the freshness checks run DAGs of their own.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ class Pipeline:
 
     dag_folder: Path
     config: dict[str, Any]
-    before: RunResult
-    """customers_daily for DAY_BEFORE."""
+    before: dict[str, RunResult]
+    """Every daily DAG for DAY_BEFORE, by DAG id, in the order they ran."""
     runs: dict[str, RunResult]
     """Every daily DAG for DAY, by DAG id, in the order they ran."""
     airflow_home: Path
@@ -75,11 +75,11 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     root = tmp_path_factory.mktemp("release")
     folder = prepare_local_release(root, DAY, rows=ROWS, days=2)
     home = root / "airflow-home"
-    (before,) = run_dags(folder, DAY_BEFORE, ["customers_daily"], airflow_home=home)
-    _print(before)
-    runs = {r.dag_id: r for r in run_daily_dags(folder, DAY, airflow_home=home)}
-    for result in runs.values():
+    results = run_daily_dags(folder, DAY, airflow_home=home, days=2)
+    for result in results:
         _print(result)
+    before = {r.dag_id: r for r in results if r.logical_date == DAY_BEFORE}
+    runs = {r.dag_id: r for r in results if r.logical_date == DAY}
     config = json.loads((folder / "runtime_config.json").read_text())
     return Pipeline(folder, config, before, runs, home)
 
@@ -95,9 +95,10 @@ def _daily(pipeline: Pipeline) -> dict[str, str]:
 
 
 def test_every_daily_dag_succeeds_a_domain_after_its_inputs(pipeline: Pipeline) -> None:
-    assert pipeline.before.success, f"{pipeline.before.task_states}, see {pipeline.before.log_path}"
     daily = _daily(pipeline)
-    assert list(pipeline.runs) == list(daily.values())
+    assert list(pipeline.before) == list(pipeline.runs) == list(daily.values())
+    for dag_id, result in pipeline.before.items():
+        assert result.success, f"{dag_id} {DAY_BEFORE}: {result.task_states}, see {result.log_path}"
     assert list(daily) == ["customers", "orders", "revenue"]
     for name, dag_id in daily.items():
         result = pipeline.runs[dag_id]
