@@ -11,6 +11,9 @@
   the `dataproc:pip.packages` property, pinned to the versions of `uv.lock` (what the tests ran). The
   image's conda environment is not guaranteed to carry them across image versions, and the job imports
   the client only on Dataproc. pip reaches PyPI through Cloud NAT (the nodes have no public IP).
+- Spark data lineage (`dataproc:dataproc.lineage.enabled`) follows `lineage.enabled`: the jobs'
+  OpenLineage listener reports their BigQuery and GCS reads and writes to the Data Lineage API as the
+  `dataproc` account. A cluster property: changing it recreates the cluster.
 - `idle_delete_ttl` when the file sets it (dev/staging): the cluster deletes itself when idle and the
   next `cdktf deploy` recreates it. CMEK for the persistent disks when the environment enables CMEK.
 
@@ -55,11 +58,22 @@ NETWORK_TAG = "dataproc"
 JOB_PACKAGES = ("google-cloud-secret-manager",)
 """PyPI packages the Spark jobs import that the Dataproc image may lack (versions from uv.lock)."""
 PIP_PROPERTY = "dataproc:pip.packages"
+LINEAGE_PROPERTY = "dataproc:dataproc.lineage.enabled"
+"""Spark data lineage for every job on the cluster (images 2.1.22+, 2.2.50+, 2.3.1+; set at creation)."""
 
 
 def pip_packages() -> str:
     """The `dataproc:pip.packages` value: `JOB_PACKAGES` pinned to uv.lock, comma-separated."""
     return ",".join(f"{name}=={locked_version(name)}" for name in JOB_PACKAGES)
+
+
+def cluster_properties(env: Environment) -> dict[str, str]:
+    """The cluster properties: the jobs' pip packages, and Spark lineage on or off as the file says.
+
+    Lineage is written when off too: the project-level setting (and Dataproc once the Data Lineage API
+    is on) would otherwise decide for the cluster.
+    """
+    return {PIP_PROPERTY: pip_packages(), LINEAGE_PROPERTY: "true" if env.lineage.enabled else "false"}
 
 
 BOOT_DISK_TYPE = "pd-balanced"
@@ -156,7 +170,7 @@ class Dataproc(Construct):
                     ),
                 ),
                 software_config=DataprocClusterClusterConfigSoftwareConfig(
-                    image_version=spec.image_version, override_properties={PIP_PROPERTY: pip_packages()}
+                    image_version=spec.image_version, override_properties=cluster_properties(env)
                 ),
                 autoscaling_config=DataprocClusterClusterConfigAutoscalingConfig(policy_uri=self.policy.name),
                 endpoint_config=DataprocClusterClusterConfigEndpointConfig(enable_http_port_access=False),

@@ -14,6 +14,8 @@ Least privilege: predefined roles only, never `roles/owner`/`editor`/`viewer`, a
 account key: CI gets short-lived tokens through Workload Identity Federation. Resource-level grants
 (buckets, datasets, subscriptions, policy tags) live with the resources, in their constructs; this
 construct holds only project-level roles, the WIF pool/provider and bindings on the accounts themselves.
+When the environment enables data lineage, `composer` and `dataproc` may also write lineage events
+(`LINEAGE_ROLES`, through `project_roles(env)`).
 
 WIF: one pool per project with a GitHub OIDC provider. Its `attribute_condition` admits only tokens
 from the repository id (ids survive renames, names do not) on the environment's ref and, when
@@ -40,7 +42,8 @@ from platform_model.errors import ConfigError
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 PRIMITIVE_ROLES = frozenset({"roles/owner", "roles/editor", "roles/viewer"})
 
-# Project-level roles per account. Bucket, dataset, subscription and policy-tag grants are not here.
+# Project-level roles per account (see `project_roles` for those an environment adds). Bucket, dataset,
+# subscription and policy-tag grants are not here.
 PROJECT_ROLES: dict[str, tuple[str, ...]] = {
     "composer": (
         "roles/composer.worker",  # required for a Composer environment's own account
@@ -78,6 +81,24 @@ PROJECT_ROLES: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# Added to PROJECT_ROLES when the environment enables data lineage (`lineage.enabled`): the two
+# accounts that run the integrations report their lineage events to the Data Lineage API. Data Lineage
+# Events Producer is the narrowest predefined role that writes lineage (no deleting, no configuring).
+# Dataproc's docs say dataproc.worker covers it today; it is granted explicitly so the integration does
+# not hang on what a broader role happens to include.
+LINEAGE_ROLES: dict[str, tuple[str, ...]] = {
+    "composer": ("roles/datalineage.producer",),
+    "dataproc": ("roles/datalineage.producer",),
+}
+
+
+def project_roles(env: Environment) -> dict[str, tuple[str, ...]]:
+    """The project-level roles of each account in `env`: `PROJECT_ROLES`, plus `LINEAGE_ROLES` when
+    the environment enables data lineage."""
+    extra = LINEAGE_ROLES if env.lineage.enabled else {}
+    return {name: (*roles, *extra.get(name, ())) for name, roles in PROJECT_ROLES.items()}
+
+
 DESCRIPTIONS: dict[str, str] = {
     "composer": "Runs the Composer 3 environment (Airflow workers, scheduler, dbt).",
     "dataproc": "Runs the Dataproc cluster VMs and the Spark jobs.",
@@ -100,7 +121,7 @@ class Identities(Construct):
         super().__init__(scope, id_)
         self.accounts: dict[str, ServiceAccount] = {}
         self.members: dict[str, str] = {}
-        for name, roles in PROJECT_ROLES.items():
+        for name, roles in project_roles(env).items():
             account_id = env.resource_name(name)
             if len(account_id) > _ACCOUNT_ID_MAX:
                 raise ConfigError(

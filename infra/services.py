@@ -1,4 +1,7 @@
-"""The project's APIs: everything the platform's resources need, enabled before anything else is created."""
+"""The project's APIs: everything the platform's resources need, enabled before anything else is created.
+
+`apis(env)`: `APIS`, plus `LINEAGE_APIS` when the environment enables data lineage (`lineage.enabled`).
+"""
 
 from __future__ import annotations
 
@@ -29,12 +32,22 @@ APIS: tuple[str, ...] = (
     "sts.googleapis.com",  # Workload Identity Federation token exchange
 )
 
+# Dataplex data lineage: Composer's and Dataproc's lineage integrations report to this API; the
+# BigQuery console's Lineage tab reads it. Neither integration's documentation asks for another API.
+LINEAGE_APIS: tuple[str, ...] = ("datalineage.googleapis.com",)
+
+
+def apis(env: Environment) -> tuple[str, ...]:
+    """The APIs the stack of `env` enables: `APIS`, and `LINEAGE_APIS` when `lineage.enabled`."""
+    return (*APIS, *LINEAGE_APIS) if env.lineage.enabled else APIS
+
 
 class ProjectServices(Construct):
-    """Enables `APIS` on the environment's project; never disables them on destroy.
+    """Enables `apis(env)` on the environment's project; never disables them on destroy.
 
     Disabling an API on destroy would break anything else in the project that uses it, so
-    `disable_on_destroy` is off. The stack makes every other resource depend on these.
+    `disable_on_destroy` is off (so switching lineage off stops managing its API, it does not disable
+    it). The stack makes every other resource depend on these.
     """
 
     def __init__(self, scope: Construct, id_: str, env: Environment) -> None:
@@ -48,5 +61,5 @@ class ProjectServices(Construct):
                 disable_on_destroy=False,
                 disable_dependent_services=False,
             )
-            for api in APIS
+            for api in apis(env)
         ]

@@ -2,7 +2,7 @@
 
 Two synths per session at most: the committed inputs (`stacks`, shared with every other test through
 `cdktf.out`), and one of a temp copy (`extra`) where a third domain is added from files only and switched
-off in one environment.
+off in one environment, and a third environment switches data lineage off.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ NEW_DOMAIN = "suppliers"
 """The domain added in the extra synth: a renamed copy of `template()` (as a new user would add one)."""
 ON_ENV, OFF_ENV = "dev", "staging"
 """The extra synth: the new domain runs in `ON_ENV` and is switched off in `OFF_ENV`."""
+LINEAGE_OFF_ENV = "prod"
+"""The extra synth: `LINEAGE_OFF_ENV`'s file with `lineage.enabled: false` (and the new domain off, so
+its stack differs from the committed one by the lineage switch alone)."""
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +81,8 @@ def copy_domain(source: Path, target: Path, old: str, new: str) -> None:
 
 @dataclass(frozen=True)
 class Extra:
-    """The synth of a temp copy: `domains/` plus `NEW_DOMAIN`; `OFF_ENV` switches it off."""
+    """The synth of a temp copy: `domains/` plus `NEW_DOMAIN`; `OFF_ENV` switches it off;
+    `LINEAGE_OFF_ENV` switches it and data lineage off."""
 
     outdir: Path
     template: str
@@ -93,7 +97,8 @@ class Extra:
 @pytest.fixture(scope="session")
 def extra(tmp_path_factory: pytest.TempPathFactory) -> Extra:
     """A third domain added from files only (a renamed copy of `TEMPLATE`), deployed to `ON_ENV` and
-    switched off in `OFF_ENV` (`domains.<new>.enabled: false`); those two stacks synthesized."""
+    switched off in `OFF_ENV` (`domains.<new>.enabled: false`); `LINEAGE_OFF_ENV` with the domain and
+    `lineage.enabled` off; those three stacks synthesized (in the one synth)."""
     root = tmp_path_factory.mktemp("third-domain")
     domains_dir = root / "domains"
     shutil.copytree(DOMAINS_DIR, domains_dir)
@@ -102,11 +107,14 @@ def extra(tmp_path_factory: pytest.TempPathFactory) -> Extra:
     envs_dir = root / "environments"
     envs_dir.mkdir()
     shutil.copy(ENVIRONMENTS_DIR / f"{ON_ENV}.yaml", envs_dir / f"{ON_ENV}.yaml")
-    off = yaml.safe_load((ENVIRONMENTS_DIR / f"{OFF_ENV}.yaml").read_text())
-    off.setdefault("domains", {})[NEW_DOMAIN] = {"enabled": False}
-    (envs_dir / f"{OFF_ENV}.yaml").write_text(yaml.safe_dump(off, sort_keys=False))
+    for name, lineage in ((OFF_ENV, None), (LINEAGE_OFF_ENV, False)):
+        off = yaml.safe_load((ENVIRONMENTS_DIR / f"{name}.yaml").read_text())
+        off.setdefault("domains", {})[NEW_DOMAIN] = {"enabled": False}
+        if lineage is not None:
+            off["lineage"] = {"enabled": lineage}
+        (envs_dir / f"{name}.yaml").write_text(yaml.safe_dump(off, sort_keys=False))
     out = ensure_synth(root / "out", envs_dir, domains=domains_dir)
-    envs = {name: load_environment(name, envs_dir) for name in (ON_ENV, OFF_ENV)}
+    envs = {name: load_environment(name, envs_dir) for name in (ON_ENV, OFF_ENV, LINEAGE_OFF_ENV)}
     every = load_all(domains_dir)
     return Extra(
         outdir=out,

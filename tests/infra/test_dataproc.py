@@ -60,15 +60,19 @@ def test_cluster_is_internal_and_uses_the_policy(
             assert "lifecycle_config" not in config
 
 
-def test_cluster_installs_the_secret_manager_client_pinned_to_the_lock(stacks: dict[str, Stack]) -> None:
+def test_cluster_installs_the_secret_manager_client_pinned_to_the_lock(
+    stacks: dict[str, Stack], envs: dict[str, Environment]
+) -> None:
     lock = tomllib.loads((REPO_ROOT / "uv.lock").read_text())
     (locked,) = [p["version"] for p in lock["package"] if p["name"] == "google-cloud-secret-manager"]
-    for stack in stacks.values():
+    for name, stack in stacks.items():
         software = resources(stack, "google_dataproc_cluster")["dataproc/cluster"]["cluster_config"][
             "software_config"
         ]
+        # the only other property is Spark lineage (tests/infra/test_lineage.py)
         assert software["override_properties"] == {
-            "dataproc:pip.packages": f"google-cloud-secret-manager=={locked}"
+            "dataproc:pip.packages": f"google-cloud-secret-manager=={locked}",
+            "dataproc:dataproc.lineage.enabled": str(envs[name].lineage.enabled).lower(),
         }
 
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from infra.iam import PRIMITIVE_ROLES, PROJECT_ROLES
+from infra.iam import PRIMITIVE_ROLES, project_roles
 from platform_model.environment import Environment
 from tests.infra.conftest import Stack, all_resources, resources
 
@@ -49,14 +49,14 @@ def test_no_primitive_roles(stacks: dict[str, Stack]) -> None:
         assert all(role.startswith("roles/") for role in granted)
 
 
-def test_project_roles_per_account(stacks: dict[str, Stack]) -> None:
-    for stack in stacks.values():
+def test_project_roles_per_account(stacks: dict[str, Stack], envs: dict[str, Environment]) -> None:
+    for name, stack in stacks.items():
         members = resources(stack, "google_project_iam_member")
         granted: dict[str, set[str]] = {}
         for path, body in members.items():
             account = path.split("/")[1].split("-")[0]
             granted.setdefault(account, set()).add(body["role"])
-        assert granted == {account: set(roles) for account, roles in PROJECT_ROLES.items()}
+        assert granted == {account: set(roles) for account, roles in project_roles(envs[name]).items()}
         assert "roles/composer.worker" in granted["composer"]
         assert "roles/dataproc.worker" in granted["dataproc"]
         assert not any("admin" in role.lower() for role in granted["deployer"])

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from infra import REPO_ROOT
-from infra.services import APIS
+from infra.services import apis
 from platform_model.domain import Domain
 from platform_model.environment import Environment, load_all
 from tests.infra.conftest import Stack, all_resources, labelable, resources
@@ -67,21 +67,24 @@ def test_labels_on_every_labelable_resource(
         assert owned >= 20  # topics, subscriptions, tables, secrets, alerts of every domain
 
 
-def test_every_resource_waits_for_the_project_apis(stacks: dict[str, Stack]) -> None:
-    for stack in stacks.values():
+def test_every_resource_waits_for_the_project_apis(
+    stacks: dict[str, Stack], envs: dict[str, Environment]
+) -> None:
+    for name, stack in stacks.items():
+        wanted = apis(envs[name])
         services = resources(stack, "google_project_service")
-        assert sorted(s["service"] for s in services.values()) == sorted(APIS)
+        assert sorted(s["service"] for s in services.values()) == sorted(wanted)
         assert all(s["disable_on_destroy"] is False for s in services.values())
         for type_, path, body in all_resources(stack):
             if type_ == "google_project_service":
                 continue
             deps = [d for d in body.get("depends_on", []) if d.startswith("google_project_service.")]
-            assert len(deps) == len(APIS), f"{type_} {path}"
+            assert len(deps) == len(wanted), f"{type_} {path}"
             assert not any(d.startswith("${") for d in body.get("depends_on", []))
         for type_, items in stack["data"].items():
             for body in items.values():
                 deps = [d for d in body.get("depends_on", []) if d.startswith("google_project_service.")]
-                assert len(deps) == len(APIS), type_
+                assert len(deps) == len(wanted), type_
 
 
 def test_outputs_for_the_deployer_and_the_dags(
