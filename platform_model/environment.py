@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from platform_model import REPO_ROOT
+from platform_model.composer_builds import require_build
 from platform_model.errors import ConfigError
 from platform_model.yamlfile import MAX_YAML_BYTES, load_yaml_mapping, validation_message
 
@@ -159,6 +160,14 @@ class Composer(Strict):
         description="The DAG bucket, when known; else the deployer resolves it through the Composer API.",
     )
     airflow_config_overrides: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("image_version")
+    @classmethod
+    def _known_build(cls, value: str) -> str:
+        # The committed table of Composer builds (platform_model/composer_builds.json), not the pattern
+        # alone: a build that does not exist is otherwise found only by a failed environment update.
+        require_build(value)
+        return value
 
 
 class Autoscaling(Strict):
