@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,3 +56,19 @@ def write_lines(raw_dir: Path, day: dt.date, lines: list[Any], summary: DaySumma
     summary.rows = len(lines)
     summary.path = str(target)
     return summary
+
+
+def malformed(
+    rng: random.Random, record: dict[str, Any], required: Sequence[str], bad: Mapping[str, Sequence[Any]]
+) -> str:
+    """`record` spoilt one way, as a raw line: cut short (not JSON), a `required` field dropped, or a
+    field of `bad` given one of its bad values."""
+    kind = rng.choice(("not_json", "missing_field", *bad))
+    spoilt = dict(record)
+    if kind == "not_json":
+        return json.dumps(spoilt)[: rng.randrange(5, 40)]
+    if kind == "missing_field":
+        spoilt.pop(rng.choice(tuple(required)))
+    else:
+        spoilt[kind] = rng.choice(tuple(bad[kind]))
+    return json.dumps(spoilt)

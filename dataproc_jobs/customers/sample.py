@@ -10,17 +10,22 @@ redelivered, late or malformed.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import random
 from pathlib import Path
 from typing import Any
 
-from dataproc_jobs.common.sample import DaySummary, at, timestamp, write_lines
+from dataproc_jobs.common.sample import DaySummary, at, malformed, timestamp, write_lines
 from dataproc_jobs.orders.sample import person, population
 
 SEGMENTS = ("consumer", "consumer", "consumer", "business", "vip")
 STREETS = ("Main Street", "Church Road", "Station Road", "Park Lane", "Mill Lane", "High Street")
-MALFORMED_KINDS = ("not_json", "missing_field", "bad_opt_in", "bad_time", "bad_segment", "bad_country")
+REQUIRED = ("event_id", "customer_id", "segment", "marketing_opt_in", "updated_at")
+BAD_VALUES: dict[str, tuple[Any, ...]] = {
+    "marketing_opt_in": ("yes", 1, "TRUE"),
+    "updated_at": ("yesterday", "2026-13-45T25:61:00Z"),
+    "segment": ("gold", "VIP", "retail"),
+    "country": ("Germany", "de", "DEU"),
+}
 
 
 def _change(rng: random.Random, day: dt.date, customer: int) -> dict[str, Any]:
@@ -44,23 +49,6 @@ def _change(rng: random.Random, day: dt.date, customer: int) -> dict[str, Any]:
     }
 
 
-def _malformed(rng: random.Random, base: dict[str, Any], kind: str) -> str:
-    record = dict(base)
-    if kind == "not_json":
-        return json.dumps(record)[: rng.randrange(5, 40)]
-    if kind == "missing_field":
-        record.pop(rng.choice(("event_id", "customer_id", "segment", "marketing_opt_in", "updated_at")))
-    elif kind == "bad_opt_in":
-        record["marketing_opt_in"] = rng.choice(("yes", 1, "TRUE"))
-    elif kind == "bad_time":
-        record["updated_at"] = rng.choice(("yesterday", "2026-13-45T25:61:00Z"))
-    elif kind == "bad_segment":
-        record["segment"] = rng.choice(("gold", "VIP", "retail"))
-    elif kind == "bad_country":
-        record["country"] = rng.choice(("Germany", "de", "DEU"))
-    return json.dumps(record)
-
-
 def changes(rows: int) -> int:
     """Profile changes on a day with `rows` order events: a quarter as many, at least one per customer."""
     return max(population(rows), rows // 4)
@@ -82,7 +70,7 @@ def write_day(raw_dir: Path, day: dt.date, rows: int, seed: int, lateness_days: 
         customer = covered if covered < customers else rng.randrange(customers)
         base = _change(rng, day, customer)
         if roll < 0.04:
-            lines.append(_malformed(rng, base, rng.choice(MALFORMED_KINDS)))
+            lines.append(malformed(rng, base, REQUIRED, BAD_VALUES))
             summary.malformed += 1
             continue
         if roll < 0.08:

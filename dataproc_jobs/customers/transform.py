@@ -22,22 +22,8 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from dataproc_jobs.common import records
 from dataproc_jobs.common.pii import hmac_sha256_hex
-from dataproc_jobs.common.records import (
-    CANDIDATE,
-    LATE,
-    MALFORMED,
-    Outcome,
-    after_processing_date,
-    categorize,
-    content_hash,
-    late_detail,
-    missing_required,
-    rank,
-    record_json,
-    rejects_of,
-    shown,
-)
 from dataproc_jobs.common.window import RunWindow
 from dataproc_jobs.customers.schema import BOOLEANS, CONTRACT, SEGMENTS
 
@@ -47,26 +33,29 @@ TIME_COLUMN = "updated_at"
 
 def _error(window: RunWindow) -> Column:
     """The first problem of a record as one line, or null when the record is valid."""
-    missing = missing_required(CONTRACT.event.required)
+    missing = records.missing_required(CONTRACT.event.required)
     return (
         F.when(~F.col("_parseable"), F.lit("not a JSON object"))
         .when(missing.isNotNull(), missing)
         .when(
             F.col("_opt_in").isNull(),
-            F.concat(F.lit("marketing_opt_in is not a boolean: "), shown("marketing_opt_in")),
+            F.concat(F.lit("marketing_opt_in is not a boolean: "), records.shown("marketing_opt_in")),
         )
-        .when(F.col("_ts").isNull(), F.concat(F.lit("updated_at is not a timestamp: "), shown("updated_at")))
+        .when(
+            F.col("_ts").isNull(),
+            F.concat(F.lit("updated_at is not a timestamp: "), records.shown("updated_at")),
+        )
         .when(
             ~F.col("segment").isin(list(SEGMENTS)),
-            F.concat(F.lit(f"segment is not one of {'/'.join(SEGMENTS)}: "), shown("segment")),
+            F.concat(F.lit(f"segment is not one of {'/'.join(SEGMENTS)}: "), records.shown("segment")),
         )
         .when(
             F.col("country").isNotNull() & ~F.col("country").rlike("^[A-Z]{2}$"),
-            F.concat(F.lit("country is not a two-letter ISO code: "), shown("country")),
+            F.concat(F.lit("country is not a two-letter ISO code: "), records.shown("country")),
         )
         .when(
-            after_processing_date(window),
-            F.concat(F.lit("updated_at is after the processing date: "), shown("updated_at")),
+            records.after_processing_date(window),
+            F.concat(F.lit("updated_at is after the processing date: "), records.shown("updated_at")),
         )
     )
 
@@ -78,24 +67,28 @@ def classify(received: DataFrame, window: RunWindow) -> DataFrame:
         opt_in = F.when(F.col("marketing_opt_in") == text, F.lit(value)).otherwise(opt_in)
     typed = received.withColumn("_opt_in", opt_in).withColumn("_ts", F.expr("try_to_timestamp(updated_at)"))
     typed = typed.withColumn("_error", _error(window)).withColumn("_event_date", F.to_date("_ts"))
-    return categorize(typed, window)
+    return records.categorize(typed, window)
 
 
 def _latest(df: DataFrame, key: list[str]) -> tuple[DataFrame, DataFrame]:
     """(the latest version per `key`, the others)."""
-    order = [F.col("_ts").desc(), F.col("_ingest_date").desc_nulls_last(), content_hash(EVENT_NAMES).desc()]
-    ranked = rank(df, key, order, "_version")
+    order = [
+        F.col("_ts").desc(),
+        F.col("_ingest_date").desc_nulls_last(),
+        records.content_hash(EVENT_NAMES).desc(),
+    ]
+    ranked = records.rank(df, key, order, "_version")
     return (
         ranked.filter(F.col("_version") == 1).drop("_version"),
         ranked.filter(F.col("_version") > 1).drop("_version"),
     )
 
 
-def transform(received: DataFrame, window: RunWindow, pii_key: str) -> Outcome:
+def transform(received: DataFrame, window: RunWindow, pii_key: str) -> records.Outcome:
     """Classify and deduplicate received profile changes into staged rows and rejects, e-mail hashed."""
     email_hash = hmac_sha256_hex(F.col("email"), pii_key)
     classified = classify(received, window)
-    per_event, redelivered = _latest(classified.filter(F.col("_category") == CANDIDATE), ["event_id"])
+    per_event, redelivered = _latest(classified.filter(F.col("_category") == records.CANDIDATE), ["event_id"])
     per_day, earlier = _latest(per_event, ["customer_id", "_event_date"])
 
     staged_exprs = {
@@ -106,10 +99,12 @@ def transform(received: DataFrame, window: RunWindow, pii_key: str) -> Outcome:
     }
     staged = per_day.select(*[staged_exprs.get(n, F.col(n)).alias(n) for n in CONTRACT.staging.names])
 
-    aside = classified.filter(F.col("_category").isin(MALFORMED, LATE)).withColumn(
+    aside = classified.filter(F.col("_category").isin(records.MALFORMED, records.LATE)).withColumn(
         "_error",
-        F.when(F.col("_category") == LATE, late_detail(TIME_COLUMN, window)).otherwise(F.col("_error")),
+        F.when(F.col("_category") == records.LATE, records.late_detail(TIME_COLUMN, window)).otherwise(
+            F.col("_error")
+        ),
     )
-    record = record_json(EVENT_NAMES, {"email": ("email_hash", email_hash)})
-    rejects = rejects_of(aside, window, CONTRACT.rejects.names, record)
-    return Outcome(staged=staged, rejects=rejects, deduplicated=redelivered.unionByName(earlier))
+    record = records.record_json(EVENT_NAMES, {"email": ("email_hash", email_hash)})
+    rejects = records.rejects_of(aside, window, CONTRACT.rejects.names, record)
+    return records.Outcome(staged=staged, rejects=rejects, deduplicated=redelivered.unionByName(earlier))

@@ -7,19 +7,24 @@ customers place the orders, so other sample domains can describe the same custom
 from __future__ import annotations
 
 import datetime as dt
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dataproc_jobs.common.sample import DaySummary, at, timestamp, write_lines
+from dataproc_jobs.common.sample import DaySummary, at, malformed, timestamp, write_lines
 
 CURRENCIES = ("EUR", "EUR", "EUR", "USD", "GBP", "CHF", "SEK")
 COUNTRIES = ("DE", "FR", "NL", "BE", "ES", "IT", "PL", "SE", "GB", "US")
 FIRST = ("Ada", "Alan", "Grace", "Linus", "Margaret", "Dennis", "Barbara", "Ken", "Frances", "Edsger")
 LAST = ("Lovelace", "Turing", "Hopper", "Torvalds", "Hamilton", "Ritchie", "Liskov", "Thompson", "Allen")
-MALFORMED_KINDS = ("not_json", "missing_field", "bad_amount", "bad_currency", "bad_time", "bad_status")
+REQUIRED = ("event_id", "order_id", "customer_id", "status", "amount_cents", "event_time")
+BAD_VALUES: dict[str, tuple[str, ...]] = {
+    "amount_cents": ("12.50", "twelve", "1e3"),
+    "currency": ("XXX", "eur", "BTC"),
+    "event_time": ("yesterday", "2026-13-45T25:61:00Z", ""),
+    "status": ("shipped", "PAID", ""),
+}
 
 
 @dataclass(frozen=True)
@@ -69,25 +74,6 @@ def _event(rng: random.Random, day: dt.date, customer: int) -> dict[str, Any]:
     }
 
 
-def _malformed(rng: random.Random, base: dict[str, Any], kind: str) -> str:
-    record = dict(base)
-    if kind == "not_json":
-        return json.dumps(record)[: rng.randrange(5, 40)]
-    if kind == "missing_field":
-        record.pop(
-            rng.choice(("event_id", "order_id", "customer_id", "status", "amount_cents", "event_time"))
-        )
-    elif kind == "bad_amount":
-        record["amount_cents"] = rng.choice(("12.50", "twelve", "1e3"))
-    elif kind == "bad_currency":
-        record["currency"] = rng.choice(("XXX", "eur", "BTC"))
-    elif kind == "bad_time":
-        record["event_time"] = rng.choice(("yesterday", "2026-13-45T25:61:00Z", ""))
-    elif kind == "bad_status":
-        record["status"] = rng.choice(("shipped", "PAID", ""))
-    return json.dumps(record)
-
-
 def write_day(raw_dir: Path, day: dt.date, rows: int, seed: int, lateness_days: int) -> DaySummary:
     """Write one ingest day of raw order events under `raw_dir` and return what it holds."""
     rng = random.Random(seed * 1_000_003 + day.toordinal())  # noqa: S311 (synthetic data, not security)
@@ -98,7 +84,7 @@ def write_day(raw_dir: Path, day: dt.date, rows: int, seed: int, lateness_days: 
         roll = rng.random()
         base = _event(rng, day, rng.randrange(customers))
         if roll < 0.04:
-            lines.append(_malformed(rng, base, rng.choice(MALFORMED_KINDS)))
+            lines.append(malformed(rng, base, REQUIRED, BAD_VALUES))
             summary.malformed += 1
         elif roll < 0.08:
             late_day = day - dt.timedelta(days=lateness_days + 1 + rng.randrange(5))

@@ -22,21 +22,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from dataproc_jobs.common.records import (
-    CANDIDATE,
-    LATE,
-    MALFORMED,
-    Outcome,
-    after_processing_date,
-    categorize,
-    content_hash,
-    late_detail,
-    missing_required,
-    rank,
-    record_json,
-    rejects_of,
-    shown,
-)
+from dataproc_jobs.common import records
 from dataproc_jobs.common.window import RunWindow
 from dataproc_jobs.orders.pii import PII_HASH_FUNCTION
 from dataproc_jobs.orders.schema import (
@@ -57,24 +43,34 @@ def _error(window: RunWindow) -> Column:
     """The first problem of a record as one line, or null when the record is valid."""
     status_ok = F.col("status").isin(list(STATUS_RANK))
     currency_ok = F.col("currency").isin(list(FX_TO_EUR))
-    missing = missing_required(CONTRACT.event.required)
+    missing = records.missing_required(CONTRACT.event.required)
     return (
         F.when(~F.col("_parseable"), F.lit("not a JSON object"))
         .when(missing.isNotNull(), missing)
         .when(
             F.col("_amount").isNull(),
-            F.concat(F.lit("amount_cents is not an integer: "), shown("amount_cents")),
+            F.concat(F.lit("amount_cents is not an integer: "), records.shown("amount_cents")),
         )
-        .when(F.col("_amount") < 0, F.concat(F.lit("amount_cents is negative: "), shown("amount_cents")))
-        .when(F.col("_ts").isNull(), F.concat(F.lit("event_time is not a timestamp: "), shown("event_time")))
+        .when(
+            F.col("_amount") < 0, F.concat(F.lit("amount_cents is negative: "), records.shown("amount_cents"))
+        )
+        .when(
+            F.col("_ts").isNull(),
+            F.concat(F.lit("event_time is not a timestamp: "), records.shown("event_time")),
+        )
         .when(
             ~status_ok,
-            F.concat(F.lit("status is not one of created/paid/cancelled/refunded: "), shown("status")),
+            F.concat(
+                F.lit("status is not one of created/paid/cancelled/refunded: "), records.shown("status")
+            ),
         )
-        .when(~currency_ok, F.concat(F.lit("currency is not a supported ISO 4217 code: "), shown("currency")))
         .when(
-            after_processing_date(window),
-            F.concat(F.lit("event_time is after the processing date: "), shown("event_time")),
+            ~currency_ok,
+            F.concat(F.lit("currency is not a supported ISO 4217 code: "), records.shown("currency")),
+        )
+        .when(
+            records.after_processing_date(window),
+            F.concat(F.lit("event_time is after the processing date: "), records.shown("event_time")),
         )
     )
 
@@ -86,7 +82,7 @@ def classify(received: DataFrame, window: RunWindow) -> DataFrame:
         F.when(F.col("amount_cents").rlike(r"^-?[0-9]{1,18}$"), F.col("amount_cents").cast("long")),
     ).withColumn("_ts", F.expr("try_to_timestamp(event_time)"))
     typed = typed.withColumn("_error", _error(window)).withColumn("_event_date", F.to_date("_ts"))
-    return categorize(typed, window)
+    return records.categorize(typed, window)
 
 
 def _amount_eur() -> Column:
@@ -95,7 +91,7 @@ def _amount_eur() -> Column:
     return F.round(eur, 2).cast(NUMERIC)
 
 
-def transform(received: DataFrame, window: RunWindow, pii_key: str) -> Outcome:
+def transform(received: DataFrame, window: RunWindow, pii_key: str) -> records.Outcome:
     """Classify, deduplicate and enrich received records into staged rows and rejects.
 
     `pii_key` keys the Java UDF `pii_hash` (registered on the session beforehand).
@@ -103,14 +99,14 @@ def transform(received: DataFrame, window: RunWindow, pii_key: str) -> Outcome:
     email_hash = F.call_function(PII_HASH_FUNCTION, F.col("customer_email"), F.lit(pii_key))
     classified = classify(received, window)
     status_rank = F.create_map(*chain.from_iterable((F.lit(k), F.lit(v)) for k, v in STATUS_RANK.items()))
-    ranked = rank(
-        classified.filter(F.col("_category") == CANDIDATE),
+    ranked = records.rank(
+        classified.filter(F.col("_category") == records.CANDIDATE),
         ["event_id"],
         [
             F.col("_ts").desc(),
             status_rank[F.col("status")].desc(),
             F.col("_ingest_date").desc_nulls_last(),
-            content_hash(EVENT_NAMES).desc(),
+            records.content_hash(EVENT_NAMES).desc(),
         ],
         "_version",
     )
@@ -132,10 +128,12 @@ def transform(received: DataFrame, window: RunWindow, pii_key: str) -> Outcome:
         .withColumn("_category", F.lit(SUPERSEDED))
         .withColumn("_error", F.lit("a later version of this event_id was staged"))
     )
-    aside = classified.filter(F.col("_category").isin(MALFORMED, LATE)).withColumn(
+    aside = classified.filter(F.col("_category").isin(records.MALFORMED, records.LATE)).withColumn(
         "_error",
-        F.when(F.col("_category") == LATE, late_detail(TIME_COLUMN, window)).otherwise(F.col("_error")),
+        F.when(F.col("_category") == records.LATE, records.late_detail(TIME_COLUMN, window)).otherwise(
+            F.col("_error")
+        ),
     )
-    record = record_json(EVENT_NAMES, {"customer_email": ("customer_email_hash", email_hash)})
-    rejects = rejects_of(aside.unionByName(superseded), window, CONTRACT.rejects.names, record)
-    return Outcome(staged=staged, rejects=rejects)
+    record = records.record_json(EVENT_NAMES, {"customer_email": ("customer_email_hash", email_hash)})
+    rejects = records.rejects_of(aside.unionByName(superseded), window, CONTRACT.rejects.names, record)
+    return records.Outcome(staged=staged, rejects=rejects)

@@ -56,7 +56,12 @@ def expected_hash(value: str, key: str = KEY) -> str:
     return hmac.new(key.encode(), value.strip().lower().encode(), hashlib.sha256).hexdigest()
 
 
-def contract_types(spark: Any, path: Path, columns: list[Any]) -> tuple[dict[str, str], dict[str, str]]:
-    """(Spark types of a parquet output, the Spark types the contract's `columns` call for), by column."""
-    written = {f.name: f.dataType.simpleString() for f in spark.read.parquet(str(path)).schema.fields}
-    return written, {c.name: SPARK_TYPES[c.type] for c in columns}
+def assert_contract_outputs(spark: Any, tmp: Path, domain: Any) -> None:
+    """The staging and rejects a run wrote under `tmp` have the domain contract's columns and types,
+    and no null in a REQUIRED column."""
+    assert domain.staging is not None and domain.rejects is not None
+    for path, table in ((tmp / "staging", domain.staging), (tmp / "rejects", domain.rejects)):
+        written = {f.name: f.dataType.simpleString() for f in spark.read.parquet(str(path)).schema.fields}
+        assert written == {c.name: SPARK_TYPES[c.type] for c in table.columns}, table.table
+        required = [c.name for c in table.columns if c.mode == "REQUIRED"]
+        assert not [(r, n) for r in rows(spark, path) for n in required if r[n] is None], table.table

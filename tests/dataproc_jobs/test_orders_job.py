@@ -16,7 +16,7 @@ from dataproc_jobs.common.pii import PiiKeyError, hmac_sha256_hex
 from dataproc_jobs.orders import sample
 from dataproc_jobs.orders.job import SPEC
 from platform_model.domain import load_domains
-from tests.dataproc_jobs.helpers import DAY, KEY, contract_types, expected_hash, rows, write_day
+from tests.dataproc_jobs.helpers import DAY, KEY, assert_contract_outputs, expected_hash, rows, write_day
 from tests.dataproc_jobs.helpers import job_args as _job_args
 
 
@@ -274,12 +274,7 @@ def test_bad_arguments_exit_2_with_one_line(
 def test_outputs_have_the_contract_columns_and_types(spark: Any, ran: tuple[Path, dict[str, Any]]) -> None:
     tmp, _ = ran
     domain = load_domains()["orders"]
-    assert domain.staging is not None and domain.rejects is not None
-    for path, table in ((tmp / "staging", domain.staging), (tmp / "rejects", domain.rejects)):
-        written, declared = contract_types(spark, path, table.columns)
-        assert written == declared, table.table
-        required = [c.name for c in table.columns if c.mode == "REQUIRED"]
-        assert not [(r, n) for r in rows(spark, path) for n in required if r[n] is None], table.table
+    assert_contract_outputs(spark, tmp, domain)
 
 
 def test_java_udf_and_spark_sql_hash_alike(spark: Any, ran: tuple[Path, dict[str, Any]]) -> None:
