@@ -21,6 +21,9 @@ The checks, each in its module:
   version and a declared migration.
 - `schema-agreement` (`schemas`): the synthesized topics and tables and the dbt sources and models
   match the contracts.
+- `composer-packages` (`composer_packages`): each GCP environment's PyPI packages
+  (`composer/requirements.txt` and `composer.pypi_packages`) resolve beside what its Composer build
+  preinstalls.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from pathlib import Path
 from infra.synth import DEFAULT_OUTDIR, SynthError, ensure_synth
 from platform_model.environment import ENVIRONMENTS_DIR, load_all
 from platform_model.errors import ConfigError
+from policies.crosslayer.composer_packages import check_composer_packages
 from policies.crosslayer.dbt_selectors import check_dbt_selectors
 from policies.crosslayer.evolution import check_contract_evolution
 from policies.crosslayer.gx_suites import check_gx_suites
@@ -50,6 +54,7 @@ CHECKS = (
     "dbt-selectors",
     "contract-evolution",
     "schema-agreement",
+    "composer-packages",
 )
 STACKS_DIR = DEFAULT_OUTDIR / "stacks"
 STACK_FILE = "cdk.tf.json"
@@ -105,6 +110,7 @@ def run_checks(
             "spark-artifacts": check_spark_artifacts,
             "gx-suites": check_gx_suites,
             "dbt-selectors": check_dbt_selectors,
+            "composer-packages": check_composer_packages,
         }
         if previous is not None:
             checks["contract-evolution"] = lambda v: check_contract_evolution(v, previous)
