@@ -19,6 +19,13 @@ a release that only changes one DAG uploads that DAG, nothing else.
 The runtime config is `platform_model.runtime.render` of the release's domain declarations
 (`domains/*.yaml`, resolved for the environment: its overrides applied, the domains it switches off
 left out) and its `jobs/jobs.json`. The domain files are read, not uploaded: the DAGs read the config.
+
+Contract evolution: each domain of the release is compared with its declaration in the release live
+in the environment (the state names it; its `domains/*.yaml` are read through the release store and
+verified against the manifest whose digest the state recorded), by the core's rules
+(`platform_model.evolution`). The plan lists every change; a breaking change the release does not
+cover (a major version bump and the migration it names, shipped) refuses the plan, and so the
+promotion, before anything is written. The first promotion into an environment has nothing to compare.
 """
 
 from __future__ import annotations
@@ -33,7 +40,8 @@ from deployer.context import Target
 from deployer.gcs import ObjInfo
 from deployer.state import State, utc_now
 from deployer.store import PublishedRelease, ReleaseStore
-from platform_model.errors import ConfigError
+from platform_model.errors import ConfigError, Refused
+from platform_model.evolution import Change, refusals
 from platform_model.manifest import JOBS_FILE, dbt_prefix, domain_paths, gx_prefix, jobs_prefix, md5_b64
 from platform_model.runtime import RUNTIME_CONFIG_NAME, RuntimeConfig, release_domains, render, to_bytes
 
@@ -75,6 +83,98 @@ class ArchiveMove:
     overwritten: bool = False
 
 
+@dataclass(frozen=True)
+class ContractCheck:
+    """The release's domain declarations against those of the release live in the environment."""
+
+    env: str
+    release: str
+    live_release: str | None = field(metadata={"doc": "None: nothing live to compare with"})
+    changes: list[Change] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    note: str | None = field(default=None, metadata={"doc": "why nothing was compared"})
+
+    def lines(self) -> list[str]:
+        """What the plan says about the contracts (a heading, then one line per change)."""
+        if self.live_release is None or self.note:
+            return [f"Contracts: {self.note or 'nothing to compare with'}"]
+        if not self.changes:
+            return [f"Contracts: no change against {self.live_release} live in {self.env}"]
+        lines = [f"Contracts against {self.live_release} live in {self.env} ({len(self.changes)} change(s)):"]
+        return lines + [f"  {c}" for c in self.changes]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form (the plan's `contracts`)."""
+        return {
+            "compared_with": self.live_release,
+            "note": self.note,
+            "changes": [
+                {
+                    "domain": c.domain,
+                    "section": c.section,
+                    "column": c.column,
+                    "change": c.what,
+                    "breaking": c.breaking,
+                    "line": str(c),
+                }
+                for c in self.changes
+            ],
+            "compatible": [str(c) for c in self.changes if not c.breaking],
+            "refused": self.refused,
+        }
+
+    def refuse(self) -> None:
+        """Refused (exit 1), one line per breaking change not covered, when there is any."""
+        if self.refused:
+            heading = (
+                f"{self.release} refused in {self.env}: {len(self.refused)} breaking contract change(s) "
+                f"against {self.live_release} live there:"
+            )
+            raise Refused("\n  ".join([heading, *self.refused]))
+
+
+def live_release(store: ReleaseStore, state: State) -> PublishedRelease | None:
+    """The release live in the environment (None when nothing is), its stored manifest checked against
+    the digest the state recorded when it went live; Refused when the store holds another one."""
+    current = state.current
+    if current is None:
+        return None
+    # Every file read from it is sha256-checked against this manifest: no listing needed.
+    published = store.fetch(current.release, verify_files=False)
+    if published.digest != current.digest:
+        raise Refused(
+            f"{store.where(current.release)}: manifest digest {published.digest} is not the one recorded "
+            f"when {current.release} went live in {state.env} ({current.digest}): tampered store"
+        )
+    return published
+
+
+def check_contracts(
+    target: Target, store: ReleaseStore, published: PublishedRelease, state: State
+) -> ContractCheck:
+    """Compare each domain of `published` with the release live in `target` (see the module docstring)."""
+    env, release = target.env.name, published.release
+    live = live_release(store, state)
+    if live is None:
+        return ContractCheck(
+            env, release, None, note=f"nothing live in {env} yet: nothing to compare with (first promotion)"
+        )
+    if not domain_paths(live.manifest):
+        note = f"{live.release} live in {env} declares no domains (domains/*.yaml): nothing to compare with"
+        return ContractCheck(env, release, live.release, note=note)
+
+    def read_live(path: str) -> bytes:
+        return store.read_file(live, path)
+
+    def read_new(path: str) -> bytes:
+        return store.read_file(published, path)
+
+    old = release_domains(live.manifest, read_live)
+    new = release_domains(published.manifest, read_new)
+    refused, changes = refusals(old, new, set(published.manifest.by_path()))
+    return ContractCheck(env, release, live.release, changes, refused)
+
+
 @dataclass
 class Plan:
     """The difference between the buckets and a release."""
@@ -95,6 +195,7 @@ class Plan:
     switched_off: list[str] = field(
         default_factory=list, metadata={"doc": "domains of the release this environment does not deploy"}
     )
+    contracts: ContractCheck | None = None
 
     @property
     def is_noop(self) -> bool:
@@ -140,6 +241,8 @@ class Plan:
             "missing_buckets": self.missing_buckets,
             "domains": domain_summary(self.runtime_config),
             "switched_off_domains": self.switched_off,
+            "contracts": self.contracts.as_dict() if self.contracts else None,
+            "contract_lines": self.contracts.lines() if self.contracts else [],
             "runtime_config": json.loads(self.runtime_config_bytes),
         }
 
@@ -186,14 +289,30 @@ def archive_prefix(previous: str | None) -> str:
     return f"archive/{utc_now().strftime('%Y-%m-%d')}/{previous or 'unreleased'}/"
 
 
-def compute(target: Target, store: ReleaseStore, published: PublishedRelease, state: State) -> Plan:
-    """The plan of promoting `published` into `target` given the recorded `state`."""
+def compute(
+    target: Target,
+    store: ReleaseStore,
+    published: PublishedRelease,
+    state: State,
+    *,
+    contracts: ContractCheck | None = None,
+    enforce_contracts: bool = True,
+) -> Plan:
+    """The plan of promoting `published` into `target` given the recorded `state`.
+
+    `contracts`: a contract check already made (reused when it compared with the release `state`
+    names live); `enforce_contracts`: refuse breaking changes not covered (a rollback only lists them)."""
     manifest = published.manifest
     if RUNTIME_CONFIG_OBJECT in manifest.by_path():
         raise ConfigError(
             f"release {manifest.release} contains {RUNTIME_CONFIG_OBJECT}, "
             "which the deployer renders per environment"
         )
+    live_now = state.current.release if state.current else None
+    if contracts is None or contracts.live_release != live_now or contracts.release != manifest.release:
+        contracts = check_contracts(target, store, published, state)
+    if enforce_contracts:
+        contracts.refuse()
     missing: list[str] = []
     artifacts, composer = target.artifacts, target.composer
     scanned = [
@@ -308,6 +427,7 @@ def compute(target: Target, store: ReleaseStore, published: PublishedRelease, st
         runtime_config_bytes=config_bytes,
         missing_buckets=missing,
         switched_off=switched_off,
+        contracts=contracts,
     )
 
 
@@ -319,7 +439,8 @@ def drift(target: Target, store: ReleaseStore, state: State) -> dict[str, Any]:
             "no release to compare with"
         )
     published = store.fetch(state.current.release)
-    plan = compute(target, store, published, state)
+    itself = ContractCheck(target.env.name, published.release, published.release, note="the live release")
+    plan = compute(target, store, published, state, contracts=itself)
     missing = [f"gs://{u.bucket}/{u.name}" for u in plan.uploads if not u.change]
     changed = [f"gs://{u.bucket}/{u.name}" for u in plan.uploads if u.change]
     added = sorted(

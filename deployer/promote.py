@@ -1,5 +1,7 @@
 """Promote: converge an environment's buckets to a published release, in an order that is always safe.
 
+    0. compare the release's domain contracts with the live release's (`deployer.plan.check_contracts`):
+       a breaking change not covered by a major bump and its migration is refused, nothing written
     1. take the environment's lock (one promotion at a time)
     2. check the approval gate (environments with `promotion.requires_approval`)
     3. Spark artifacts -> dbt and GX -> runtime config -> DAGs (so no DAG ever points at a missing artifact;
@@ -24,7 +26,7 @@ from typing import Any, Literal
 from deployer import approval, audit, lock, log, pause
 from deployer.context import Target
 from deployer.identity import Actor
-from deployer.plan import PHASES, ArchiveMove, Plan, Upload, compute, domain_summary
+from deployer.plan import PHASES, ArchiveMove, Plan, Upload, check_contracts, compute, domain_summary
 from deployer.state import Live, LiveDomain, State, iso, read_state, utc_now, write_state
 from deployer.store import PublishedRelease, ReleaseStore
 from deployer.transfer import run_all
@@ -212,8 +214,16 @@ def promote(
             target.gcs, target.artifacts, actor, kind, env.name, "refused", release=release_id, reason=reason
         )
         raise Refused(reason)
+    # Before the gate and the lock: a breaking contract change is refused with nothing written. A
+    # rollback returns to a release that was live (its contracts were accepted then): listed only.
+    enforce = kind == "promote"
+    contracts = check_contracts(target, store, published, state)
+    if enforce:
+        contracts.refuse()
     gate(target, state, published, kind, actor)  # early, so nobody confirms a promotion that will be refused
-    if confirm is not None and not confirm(compute(target, store, published, state)):
+    if confirm is not None and not confirm(
+        compute(target, store, published, state, contracts=contracts, enforce_contracts=enforce)
+    ):
         raise Refused("promotion not confirmed; nothing changed")
 
     held, broken = lock.acquire(
@@ -243,7 +253,7 @@ def promote(
         pause.point("locked")
         state, generation = read_state(target.gcs, target.artifacts, env.name)
         fresh = gate(target, state, published, kind, actor)
-        plan = compute(target, store, published, state)
+        plan = compute(target, store, published, state, contracts=contracts, enforce_contracts=enforce)
         phases: dict[str, float] = {"archive": 0.0}
         upload = _upload(store, published, plan)
         copied = 0
@@ -344,6 +354,7 @@ def promote(
             "bytes_uploaded": sum(u.size for u in plan.uploads),
             "files": _files(published),
             "domains": domain_summary(plan.runtime_config),
+            "contracts": plan.contracts.as_dict() if plan.contracts else None,
             "buckets": {
                 "artifacts": plan.artifacts_bucket,
                 "composer": plan.composer_bucket,

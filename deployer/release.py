@@ -2,9 +2,17 @@
 
 A release is `manifest.json` + `files/<path>` (the manifest model lives in `platform_model.manifest`).
 The build bundles the DAG folder, the Spark artifacts, the dbt project, the GX suites and the domain
-declarations (`domains/*.yaml`), refuses what could not run (a DAG folder Airflow cannot import, a
-`jobs.json` naming files the release lacks, a domain whose Spark job the release does not build,
-the cross-layer findings) and writes it under `<out>/<release id>/`.
+declarations (`domains/*.yaml`), refuses what could not run (a `jobs.json` naming files the release
+lacks, a domain whose Spark job the release does not build, a DAG file that does not import or parses
+slower than its budget with the runtime config of any target environment, the cross-layer findings)
+and writes it under `<out>/<release id>/`.
+
+The DAG files are parsed the way Composer's DAG processor parses them: once per environment of the
+environments folder, with the runtime config `platform_model.runtime.render` gives that environment
+for this release (so the files declare their DAGs, as they do there), in one DagBag load per
+environment (`composer.dag_check.dag_report`). A file over its budget (DagBag's own per-file
+duration; 200 ms unless `--dag-parse-budget-ms` or `$DEPLOYER_DAG_PARSE_BUDGET_MS` say otherwise)
+slows every scheduler loop of that environment: the build refuses it.
 """
 
 from __future__ import annotations
@@ -19,15 +27,17 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from composer.dag_check import dag_report
+from deployer.context import env_dir
 from platform_model import REPO_ROOT
 from platform_model.domain import domain_files, load_domains
+from platform_model.environment import Environment, load_all
 from platform_model.errors import ConfigError, Refused
 from platform_model.manifest import (
     COMPONENTS,
@@ -45,9 +55,15 @@ from platform_model.manifest import (
     safe_path,
     verify_bytes,
 )
+from platform_model.runtime import RUNTIME_CONFIG_NAME, render, to_bytes
+
+# Imported here, not inside the build: a cross-layer module that does not import fails every build
+# (and `deployer release build` says so in one line) instead of turning the checks into a skip.
 from policies import crosslayer
 
 RELEASES_DIR_ENV = "DEPLOYER_RELEASES_DIR"
+DAG_PARSE_BUDGET_ENV = "DEPLOYER_DAG_PARSE_BUDGET_MS"
+DEFAULT_DAG_PARSE_BUDGET_MS = 200
 
 # What never enters a release, wherever it appears in a source tree.
 _ALWAYS_EXCLUDED_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
@@ -118,6 +134,7 @@ class BuildResult:
     reused: bool
     seconds: float
     checks: list[str]
+    dag_parse: DagParse | None = None
 
     def summary(self) -> dict[str, Any]:
         """JSON-friendly summary (what `release build --json` prints)."""
@@ -133,6 +150,7 @@ class BuildResult:
             "reused": self.reused,
             "seconds": round(self.seconds, 3),
             "checks": self.checks,
+            "dag_parse": self.dag_parse.summary() if self.dag_parse else None,
         }
 
 
@@ -240,26 +258,126 @@ def check_domains(root: Path, files: dict[str, bytes]) -> list[str]:
     return list(domains)
 
 
-def check_dags_import(dag_folder: Path, shown_as: str = "composer/dags") -> list[str]:
-    """Load the DAG folder with Airflow's DagBag (`composer.dag_check`); ConfigError naming the first
-    broken file. Returns the DAG ids found."""
+def dag_parse_budget_ms(value: int | None = None) -> int:
+    """The parse budget of one DAG file in ms: `value` (`--dag-parse-budget-ms`), else
+    `$DEPLOYER_DAG_PARSE_BUDGET_MS`, else 200; ConfigError naming the setting when not a positive integer."""
+    where, raw = "--dag-parse-budget-ms", value
+    if raw is None:
+        text = os.environ.get(DAG_PARSE_BUDGET_ENV, "").strip()
+        if not text:
+            return DEFAULT_DAG_PARSE_BUDGET_MS
+        where = f"${DAG_PARSE_BUDGET_ENV}"
+        try:
+            raw = int(text)
+        except ValueError:
+            raise ConfigError(f"{where}: {text!r} is not a whole number of milliseconds") from None
+    if raw <= 0:
+        raise ConfigError(f"{where}: {raw} is not a positive number of milliseconds")
+    return raw
+
+
+@dataclass(frozen=True)
+class DagParse:
+    """What parsing the DAG folder per environment measured: release path -> ms, per environment."""
+
+    budget_ms: int
+    durations: dict[str, dict[str, float]]
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-friendly form: the budget, and per environment the slowest file and its time."""
+        slowest = {
+            env: max(files.items(), key=lambda item: item[1])
+            for env, files in self.durations.items()
+            if files
+        }
+        return {
+            "budget_ms": self.budget_ms,
+            "slowest": {env: {"file": f, "ms": round(ms, 1)} for env, (f, ms) in slowest.items()},
+        }
+
+
+def _dag_path(file: str, folder: Path) -> str:
+    """The release path (`dags/...`) of a file DagBag reports (absolute, or relative to the folder)."""
+    resolved = folder.resolve()
+    path = Path(file)
+    if path.is_absolute() and path.is_relative_to(resolved):
+        return "dags/" + path.relative_to(resolved).as_posix()
+    return "dags/" + file.lstrip("/")
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.replace(" | ", "\n").splitlines() if ln.strip()]
+    return lines[-1] if lines else "unknown error"
+
+
+def _render_for(env: Environment, manifest: Manifest, contents: Mapping[str, bytes]) -> bytes:
+    def read(path: str) -> bytes:
+        return contents[path]
+
     try:
-        report = dag_report(dag_folder, runtime_config=None)
-    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
-        lines = [ln.strip() for ln in str(exc).split(" | ") if ln.strip()]
-        last = lines[-1] if lines else type(exc).__name__
-        raise ConfigError(f"{shown_as}: loading the DAG folder with Airflow failed: {last}") from None
-    errors: dict[str, str] = report["import_errors"]
-    if errors:
-        first = sorted(errors)[0]
-        folder = str(dag_folder.resolve())
-        rel = Path(first).relative_to(folder).as_posix() if first.startswith(folder) else first
-        lines = [ln.strip() for ln in errors[first].splitlines() if ln.strip()]
-        more = f" (and {len(errors) - 1} more broken DAG files)" if len(errors) > 1 else ""
-        raise ConfigError(
-            f"{shown_as}/{rel}: DAG import failed: {lines[-1] if lines else 'unknown error'}{more}"
+        config = render(
+            env,
+            manifest,
+            read,
+            artifacts_bucket=env.buckets.artifacts.name,
+            policy_tags=env.local_policy_tag_ids(),
         )
-    return sorted(report["dags"])
+    except ConfigError as exc:
+        raise ConfigError(f"{env.file}: the runtime config of {env.name} does not render: {exc}") from None
+    return to_bytes(config)
+
+
+def check_dag_parse(
+    dag_folder: Path,
+    manifest: Manifest,
+    contents: Mapping[str, bytes],
+    envs: Mapping[str, Environment],
+    *,
+    budget_ms: int,
+    shown_as: str = "composer/dags",
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> DagParse:
+    """Parse the DAG folder once per environment, with the runtime config rendered for it, and refuse
+    (ConfigError naming the file, the environment and the figure) an import error or a file over
+    `budget_ms`. Returns the per-file durations."""
+    durations: dict[str, dict[str, float]] = {}
+
+    def shown(rel: str) -> str:
+        return f"{shown_as}/{rel.removeprefix('dags/')}"
+
+    with tempfile.TemporaryDirectory(prefix="deployer-runtime-") as tmp:
+        for name, env in envs.items():
+            config = Path(tmp) / name / RUNTIME_CONFIG_NAME
+            config.parent.mkdir()
+            config.write_bytes(_render_for(env, manifest, contents))
+            progress(f"parsing the DAGs with Airflow's DagBag and the runtime config of {name}")
+            try:
+                report = dag_report(dag_folder, runtime_config=config)
+            except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+                raise ConfigError(
+                    f"{shown_as}: loading the DAG folder with Airflow and the runtime config of {name} "
+                    f"failed: {_last_line(str(exc))}"
+                ) from None
+            errors: dict[str, str] = report["import_errors"]
+            if errors:
+                first = sorted(errors)[0]
+                more = f" (and {len(errors) - 1} more broken DAG files)" if len(errors) > 1 else ""
+                raise ConfigError(
+                    f"{shown(_dag_path(first, dag_folder))}: DAG import failed with the runtime config of "
+                    f"{name} ({env.file}): {_last_line(errors[first])}{more}"
+                )
+            files = {_dag_path(s["file"], dag_folder): float(s["duration"]) * 1000 for s in report["stats"]}
+            durations[name] = files
+            over = sorted(((ms, rel) for rel, ms in files.items() if ms > budget_ms), reverse=True)
+            if over:
+                ms, rel = over[0]
+                more = f" (and {len(over) - 1} more files over it)" if len(over) > 1 else ""
+                raise ConfigError(
+                    f"{shown(rel)}: parses in {ms:.0f} ms with the runtime config of {name}, over the "
+                    f"{budget_ms} ms budget of a DAG file (--dag-parse-budget-ms, ${DAG_PARSE_BUDGET_ENV})"
+                    f"{more}"
+                )
+    return DagParse(budget_ms, durations)
 
 
 def _git_info(root: Path) -> GitInfo:
@@ -297,13 +415,24 @@ def build_release(
     *,
     jobs_dir: Path | None = None,
     run_checks: bool = True,
+    environments_dir: Path | None = None,
+    dag_parse_budget: int | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> BuildResult:
-    """Build the release of source tree `root` into `out/<release id>/` (reused when already there)."""
+    """Build the release of source tree `root` into `out/<release id>/` (reused when already there).
+
+    `environments_dir`: the environments whose runtime config the DAGs are parsed with (default: the
+    deployer's, `$DEPLOYER_ENV_DIR` or environments/); `dag_parse_budget`: ms per DAG file (see
+    `dag_parse_budget_ms`)."""
     started = time.monotonic()
     root = root.resolve()
     if not root.is_dir():
         raise ConfigError(f"--root: {root} is not a directory")
+    budget = dag_parse_budget_ms(dag_parse_budget)
+    envs_dir = environments_dir or env_dir()
+    envs = load_all(envs_dir)
+    if not envs:
+        raise ConfigError(f"{envs_dir}: no environment files to parse the DAGs for")
     out.mkdir(parents=True, exist_ok=True)
     staging = out / f".staging-{uuid.uuid4().hex[:12]}"
     try:
@@ -324,16 +453,6 @@ def build_release(
         check_jobs(contents)
         progress("reading the domain declarations")
         check_domains(root, contents)
-        progress("loading the DAGs with Airflow's DagBag")
-        check_dags_import(staging / "files" / "dags")
-        checks: list[str] = []
-        if run_checks:
-            progress("cross-layer checks")
-            findings = [str(f) for f in crosslayer.run_checks(staging / "files")]
-            if findings:
-                more = f" (and {len(findings) - 1} more; run: deployer check)" if len(findings) > 1 else ""
-                raise ConfigError(f"cross-layer check failed: {findings[0]}{more}")
-            checks = ["passed"]
         entries = [file_entry(rel, data) for rel, data in sorted(contents.items())]
         release = release_id_of(entries)
         manifest = Manifest(
@@ -346,6 +465,17 @@ def build_release(
             },
             files=entries,
         )
+        parse = check_dag_parse(
+            staging / "files" / "dags", manifest, contents, envs, budget_ms=budget, progress=progress
+        )
+        checks: list[str] = []
+        if run_checks:
+            progress("cross-layer checks")
+            findings = [str(f) for f in crosslayer.run_checks(staging / "files")]
+            if findings:
+                more = f" (and {len(findings) - 1} more; run: deployer check)" if len(findings) > 1 else ""
+                raise ConfigError(f"cross-layer check failed: {findings[0]}{more}")
+            checks = ["passed"]
         final = out / release
         existing = find_local(release, out)
         if existing is not None and existing.manifest.files == manifest.files:
@@ -353,7 +483,7 @@ def build_release(
                 for entry in existing.manifest.files:
                     existing.read_verified(entry)
                 return BuildResult(
-                    release, final, existing.manifest, True, time.monotonic() - started, checks
+                    release, final, existing.manifest, True, time.monotonic() - started, checks, parse
                 )
             except Refused:
                 pass  # a damaged local copy: rebuilt below
@@ -364,7 +494,7 @@ def build_release(
             final.rename(trash)
             shutil.rmtree(trash, ignore_errors=True)
         staging.rename(final)
-        return BuildResult(release, final, manifest, False, time.monotonic() - started, checks)
+        return BuildResult(release, final, manifest, False, time.monotonic() - started, checks, parse)
     finally:
         with contextlib.suppress(OSError):
             shutil.rmtree(staging)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +13,34 @@ import typer
 from platform_model.errors import ConfigError, Refused
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextlib.contextmanager
+def import_crosslayer() -> Iterator[None]:
+    """Imports inside it that fail (a cross-layer module that does not import) become one ConfigError
+    line: the checks are then refused, never skipped."""
+    try:
+        yield
+    except ImportError as exc:
+        what = f"importing {exc.name}: " if exc.name else ""
+        raise ConfigError(
+            f"the cross-layer checks cannot be loaded: {_failing_module(exc)}: {what}"
+            f"{type(exc).__name__}: {exc} (refusing to go on without them)"
+        ) from None
+
+
+def _failing_module(exc: BaseException) -> str:
+    """The module of ours whose import failed: the innermost module body of the repository."""
+    found = "an import"
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        path = Path(code.co_filename)
+        inside = path.is_relative_to(REPO_ROOT) and not path.is_relative_to(REPO_ROOT / ".venv")
+        if inside and code.co_name == "<module>":
+            found = path.relative_to(REPO_ROOT).as_posix()
+        tb = tb.tb_next
+    return found
 
 
 def release_files(release: Path | None) -> Path:
@@ -33,17 +64,46 @@ def release_files(release: Path | None) -> Path:
     return release / "files"
 
 
-def _stacks() -> Path | None:
-    try:
+def _stacks() -> Path:
+    with import_crosslayer():
         from infra.synth import SynthError, ensure_synth
-    except ImportError:  # pragma: no cover - a tree without infra
-        return None
     try:
         return ensure_synth() / "stacks"
     except SynthError as exc:
         error = ConfigError(f"synth failed: {exc}")
         error.exit_code = exc.exit_code
         raise error from None
+
+
+def live_previous(env_name: str, folder: Path) -> tuple[Path | None, str]:
+    """The release live in `env_name`, read through its release store (its manifest checked against the
+    digest the state recorded, each file against the manifest) into `folder` as a release folder
+    holding its manifest and domain files; (None, why) when nothing is live there."""
+    from google.api_core.exceptions import NotFound
+
+    from deployer.context import load_env, open_target
+    from deployer.plan import live_release
+    from deployer.state import read_state
+    from deployer.store import ReleaseStore
+    from platform_model.manifest import MANIFEST_NAME, domain_paths
+
+    target = open_target(load_env(env_name))
+    try:
+        state, _generation = read_state(target.gcs, target.artifacts, target.env.name)
+    except NotFound:
+        raise ConfigError(
+            f"--previous-env: bucket gs://{target.artifacts} of {env_name} does not exist (deploy the infra)"
+        ) from None
+    store = ReleaseStore(target.gcs, target.store)
+    live = live_release(store, state)
+    if live is None:
+        return None, f"nothing live in {env_name} to compare with"
+    (folder / MANIFEST_NAME).write_bytes(live.manifest_bytes)
+    for path in domain_paths(live.manifest):
+        dest = folder / "files" / path
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(store.read_file(live, path))
+    return folder, f"against {live.release} live in {env_name}"
 
 
 def register(app: typer.Typer) -> None:
@@ -58,6 +118,15 @@ def register(app: typer.Typer) -> None:
         previous: Annotated[
             Path | None,
             typer.Option(help="The previous release (manifest.json or folder): checks contract evolution."),
+        ] = None,
+        previous_env: Annotated[
+            str | None,
+            typer.Option(
+                "--previous-env",
+                help="Check contract evolution against the release live in this environment (read "
+                "through its release store; needs read access there).",
+                show_default=False,
+            ),
         ] = None,
         only: Annotated[
             list[str] | None,
@@ -74,19 +143,39 @@ def register(app: typer.Typer) -> None:
 
         One line per finding naming the file and the column, DAG or job; exit 1 on any finding.
         """
-        from policies.crosslayer import CHECKS, find_stacks, format_findings, run_checks
+        with import_crosslayer():
+            from policies.crosslayer import CHECKS, find_stacks, format_findings, run_checks
 
+        if previous is not None and previous_env is not None:
+            raise ConfigError("--previous and --previous-env: give one release to compare with, not both")
+        selected = list(only or CHECKS)
         root = release_files(release)
-        stacks = stacks_dir or _stacks()
-        findings = run_checks(root, previous=previous, stacks_dir=stacks, only=only)
+        evolution = "contract-evolution" in selected
+        with tempfile.TemporaryDirectory(prefix="deployer-check-live-") as tmp:
+            against = "no --previous"
+            if previous_env is not None and evolution:
+                previous, against = live_previous(previous_env, Path(tmp))
+            elif previous is not None:
+                against = f"against {previous}"
+            needs_stacks = "schema-agreement" in selected
+            stacks = stacks_dir or (_stacks() if needs_stacks else None)
+            findings = run_checks(root, previous=previous, stacks_dir=stacks, only=only)
         for line in format_findings(findings):
             typer.echo(line)
-        ran = [c for c in (only or CHECKS) if c != "contract-evolution" or previous is not None]
-        found = find_stacks(stacks)
-        scope = f"{'release ' + str(root.parent.name) if release else 'source tree'}; stacks: "
-        scope += ", ".join(found) if found else "none synthesized (infra half of schema-agreement not run)"
-        if previous is None and (only is None or "contract-evolution" in only):
-            scope += "; contract-evolution not run (no --previous)"
+        ran = [c for c in selected if c != "contract-evolution" or previous is not None]
+        scope = f"{'release ' + str(root.parent.name) if release else 'source tree'}"
+        if needs_stacks:
+            found = find_stacks(stacks)
+            scope += "; stacks: "
+            scope += (
+                ", ".join(found) if found else "none synthesized (infra half of schema-agreement not run)"
+            )
+        if evolution:
+            scope += (
+                f"; contract-evolution {against}"
+                if previous is not None
+                else (f"; contract-evolution not run ({against})")
+            )
         if findings:
             raise Refused(f"{len(findings)} cross-layer finding(s) ({', '.join(ran)}; {scope})")
         typer.echo(f"ok: {', '.join(ran)} ({scope})")

@@ -34,6 +34,8 @@ def _print_plan(data: dict[str, Any], show_config: bool = True) -> None:
             f"{', '.join(data['switched_off_domains'])}",
             markup=False,
         )
+    for line in data.get("contract_lines", []):
+        console.print(line, markup=False)
     for item in data["upload"]:
         console.print(f"  + {item['uri']}  [{item['phase']}, {item['size']} B]", markup=False)
     for item in data["change"]:
@@ -102,6 +104,14 @@ def _print_report(report: dict[str, Any]) -> None:
         )
     for name in report.get("archive", []):
         out().print(f"  archived to gs://{report['buckets']['artifacts']}/{name}", markup=False)
+    contracts = report.get("contracts") or {}
+    if contracts.get("compared_with") and not contracts.get("note"):
+        changes = contracts["changes"]
+        out().print(
+            f"  contracts: {len(changes)} change(s) against {contracts['compared_with']}", markup=False
+        )
+    elif contracts.get("note"):
+        out().print(f"  contracts: {contracts['note']}", markup=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -170,7 +180,8 @@ def register(app: typer.Typer) -> None:
         json_out: JsonOption = False,
     ) -> None:
         """Re-promote the previous (or a named) release that was live in ENV. Needs no new approval: that
-        release was approved when it first went live."""
+        release was approved when it first went live, and the store's manifest must still have the digest
+        recorded then."""
         from deployer import identity
         from deployer.context import load_env, open_target
         from deployer.promote import promote as run
@@ -189,6 +200,7 @@ def register(app: typer.Typer) -> None:
             if previous is None:
                 raise Refused(f"{environment.name} has no previous release to roll back to")
             to = previous.release
+        _check_rollback_digest(target, state, to, actor)
         report = run(
             target, to, actor, kind="rollback", confirm=None if yes else _confirm(json_out), quiet=json_out
         )
@@ -389,3 +401,42 @@ def _figures(report: dict[str, Any] | None) -> dict[str, Any] | None:
         "started_at": report.get("started_at"),
         "finished_at": report.get("finished_at"),
     }
+
+
+def _check_rollback_digest(target: Any, state: Any, release: str, actor: Any) -> None:
+    """Refuse (and audit) a rollback to `release` when the store's manifest of it is not the one that was
+    live: the rollback skips the approval gate on the strength of that earlier approval, which covered the
+    manifest digest recorded in the state when `release` went live (its latest time)."""
+    from deployer import audit
+    from deployer.store import ReleaseStore
+
+    lived = [item for item in [*state.history, *([state.current] if state.current else [])] if item.release == release]
+    if not lived:
+        return  # never live here: the promotion refuses it with its own reason
+    recorded = lived[-1].digest
+    env = target.env.name
+    try:
+        published = ReleaseStore(target.gcs, target.store).fetch(release, verify_files=False)
+    except Refused as exc:
+        audit.try_append(
+            target.gcs, target.artifacts, actor, "rollback", env, "refused", release=release, reason=str(exc)
+        )
+        raise
+    if published.digest == recorded:
+        return
+    reason = (
+        f"rollback to {release} refused: the store's manifest of {release} has digest {published.digest}, "
+        f"but {release} was live in {env} with {recorded} (the release store's manifest was replaced)"
+    )
+    audit.try_append(
+        target.gcs,
+        target.artifacts,
+        actor,
+        "rollback",
+        env,
+        "refused",
+        release=release,
+        digest=published.digest,
+        reason=reason,
+    )
+    raise Refused(reason)

@@ -32,11 +32,23 @@ def build(
     skip_checks: Annotated[
         bool, typer.Option("--skip-checks", help="Do not run the cross-layer checks.")
     ] = False,
+    dag_parse_budget_ms: Annotated[
+        int | None,
+        typer.Option(
+            "--dag-parse-budget-ms",
+            help="Parse budget of one DAG file in ms (default: $DEPLOYER_DAG_PARSE_BUDGET_MS or 200).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Build a release: DAGs (loaded with Airflow's DagBag), Spark artifacts, dbt, GX, domains, manifest."""
+    """Build a release: DAGs (parsed with Airflow's DagBag and each environment's runtime config, within
+    their parse budget), Spark artifacts, dbt, GX, domains, manifest."""
     from deployer import log
-    from deployer.release import build_release, default_releases_dir
+    from deployer.commands.check_commands import import_crosslayer
     from platform_model import REPO_ROOT
+
+    with import_crosslayer():
+        from deployer.release import build_release, default_releases_dir
 
     def progress(msg: str) -> None:
         log.event("release_build_step", step=msg)
@@ -46,6 +58,7 @@ def build(
         out_dir or default_releases_dir(),
         jobs_dir=jobs_dir,
         run_checks=not skip_checks,
+        dag_parse_budget=dag_parse_budget_ms,
         progress=progress,
     )
     summary = result.summary()
@@ -60,6 +73,12 @@ def build(
         markup=False,
     )
     out().print(f"  {result.path}", markup=False)
+    parse = summary["dag_parse"]
+    if parse:
+        slowest = ", ".join(f"{env} {s['file']} {s['ms']:.0f} ms" for env, s in parse["slowest"].items())
+        out().print(
+            f"  DAG parse (budget {parse['budget_ms']} ms per file), slowest: {slowest}", markup=False
+        )
     git = summary["git"]
     if git["commit"]:
         out().print(f"  git {git['commit'][:12]}{' (dirty tree)' if git['dirty'] else ''}", markup=False)

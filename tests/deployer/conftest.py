@@ -1,4 +1,5 @@
-"""Releases built once per session (each build loads the DAGs with Airflow's DagBag, ~4 s), shared read-only.
+"""Releases built once per session (each build parses the DAGs with Airflow's DagBag once per environment
+of its environments folder: here the one `local` file, ~4 s), shared read-only.
 
 A: dags a, b, c (+ a helper package), jobs v1
 B: a unchanged, b changed, c removed, d added, jobs v1 (same jobs digest as A)
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from deployer.release import build_release
-from tests.conftest import DeployerEnv
+from tests.conftest import DeployerEnv, write_local_envs
 from tests.deployer.helpers import dag_source, make_jobs, make_tree
 
 HELPER = "def answer() -> int:\n    return 42\n"
@@ -34,6 +35,7 @@ def releases(tmp_path_factory: pytest.TempPathFactory) -> Releases:
     """Build releases A, B and C once."""
     base = tmp_path_factory.mktemp("releases")
     out = base / "releases"
+    envs = build_environments(base / "environments")
     dags_a = {
         "a.py": dag_source("dag_a"),
         "b.py": dag_source("dag_b"),
@@ -52,8 +54,18 @@ def releases(tmp_path_factory: pytest.TempPathFactory) -> Releases:
     ):
         root = make_tree(base / f"src-{name}", dags, dbt_model=model)
         jobs = make_jobs(base / f"jobs-{name}", jobs_version)
-        ids.append(build_release(root, out, jobs_dir=jobs, run_checks=False).release)
+        ids.append(build_release(root, out, jobs_dir=jobs, run_checks=False, environments_dir=envs).release)
     return Releases(out, *ids)
+
+
+def build_environments(folder: Path, names: tuple[str, ...] = ("local",)) -> Path:
+    """A folder of the committed local environment files `names`: what a test build parses its DAGs
+    for (one DagBag load per file)."""
+    write_local_envs(folder, "build")
+    for path in folder.glob("*.yaml"):
+        if path.stem not in names:
+            path.unlink()
+    return folder
 
 
 @pytest.fixture

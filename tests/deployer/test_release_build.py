@@ -13,9 +13,18 @@ import pytest
 
 from platform_model import REPO_ROOT
 from platform_model.domain import DOMAINS_DIR, domain_files
+from platform_model.environment import environment_names
 from platform_model.manifest import component_digest, parse_manifest, release_id_of
-from tests.deployer.conftest import Releases
+from tests.deployer.conftest import Releases, build_environments
 from tests.deployer.helpers import cli, dag_source, job_files, make_jobs, make_tree, one_line_error
+
+
+@pytest.fixture(autouse=True)
+def one_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    """The builds here parse their DAGs for the `local` environment only (one DagBag load a build);
+    the real repository's build parses them for every committed environment."""
+    if request.node.name != "test_builds_the_real_repository":
+        monkeypatch.setenv("DEPLOYER_ENV_DIR", str(build_environments(tmp_path / "environments")))
 
 
 def build(root: Path, out: Path, jobs: Path | None, *extra: str):  # type: ignore[no-untyped-def]
@@ -64,7 +73,8 @@ def test_id_comes_from_content_only(tmp_path: Path) -> None:
     assert again.json()["release"] == first.json()["release"]
     os.utime(root / "composer" / "dags" / "a.py", (1, 1))
     reused = build(root, tmp_path / "out", jobs)
-    assert reused.json() | {"seconds": 0} == first.json() | {"seconds": 0, "reused": True}
+    timings = {"seconds": 0, "dag_parse": None}  # measured again on every build
+    assert reused.json() | timings == first.json() | timings | {"reused": True}
     (root / "composer" / "dags" / "a.py").write_text(dag_source("dag_a", task="other"))
     changed = build(root, tmp_path / "out", jobs)
     assert changed.json()["release"] != first.json()["release"]
@@ -172,6 +182,9 @@ def test_builds_the_real_repository(tmp_path: Path) -> None:
     assert result.code == 0, result.err
     summary = result.json()
     assert summary["components"]["dags"] > 0 and summary["components"]["jobs"] > 0
+    # Parsed for every committed environment, each file within the budget.
+    assert set(summary["dag_parse"]["slowest"]) == set(environment_names())
+    assert all(s["ms"] <= summary["dag_parse"]["budget_ms"] for s in summary["dag_parse"]["slowest"].values())
     assert summary["components"]["domains"] == len(domain_files(DOMAINS_DIR))
     manifest = parse_manifest((Path(summary["path"]) / "manifest.json").read_bytes(), "real build")
     assert "jobs/jobs.json" in manifest.by_path()
