@@ -1,10 +1,16 @@
 """Approvals: `deployer/approvals/<request-id>.json` in the environment's artifacts bucket.
 
 A request binds a release's manifest digest (sha256 of the stored manifest bytes) to one environment.
-A grant must come from someone other than the requester, before the request expires; it is valid for
+A grant must come from someone other than the requester who is among the environment's
+`promotion.approvers` (the deployer's own check; IAM on this prefix, `approvers_group`, is a second layer),
+before the request expires; it is valid for
 `promotion.approval_ttl_hours` after it was granted and is used once: the promotion that relies on it
 marks it consumed when it completes (a write conditioned on the generation it checked). Every refusal
 names its reason and is appended to the audit log by the caller.
+
+A grant from a GitHub deployment review records the reviewer as `github:<login>` (`granted_by`), the
+principal that wrote it (`granted_via`) and the workflow run's URL (`github_run`), all read from GitHub by
+`deployer.identity.github_review`.
 
 Rollback (to a release that was live in this environment before) and re-running the promotion of the
 release that is live now need no new approval: that release was approved when it first went live and
@@ -24,7 +30,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from deployer.gcs import Gcs
-from deployer.identity import Actor
+from deployer.identity import Actor, same
 from deployer.state import iso, parse_iso, utc_now
 from platform_model.environment import Environment
 from platform_model.errors import ConfigError, Refused
@@ -49,6 +55,8 @@ class Approval(BaseModel):
     status: Literal["requested", "granted", "consumed"] = "requested"
     granted_by: str | None = None
     granted_authenticated: bool | None = None
+    granted_via: str | None = None
+    github_run: str | None = None
     granted_at: str | None = None
     expires_at: str | None = None
     consumed_at: str | None = None
@@ -142,11 +150,30 @@ def request(gcs: Gcs, bucket: str, env: Environment, release: str, digest: str, 
     return approval
 
 
+def is_approver(env: Environment, name: str) -> bool:
+    """Whether `name` is among the environment's `promotion.approvers`."""
+    return any(same(name, approver) for approver in env.promotion.approvers)
+
+
+def not_an_approver(env: Environment, name: str) -> str:
+    """The refusal reason for a grantor outside `promotion.approvers`."""
+    listed = ", ".join(env.promotion.approvers) or "nobody"
+    return f"{name} is not an approver of {env.name}: promotion.approvers in {env.file} lists {listed}"
+
+
 def grant(
-    gcs: Gcs, bucket: str, env: Environment, stored: Stored, store_digest: str, actor: Actor
+    gcs: Gcs,
+    bucket: str,
+    env: Environment,
+    stored: Stored,
+    store_digest: str,
+    actor: Actor,
+    *,
+    github_run: str | None = None,
 ) -> Approval:
     """Grant a request: Refused when it is for another environment, expired, already granted or used, when
-    the approver is the requester, or when the store's manifest no longer has the requested digest."""
+    the approver is the requester or not among `promotion.approvers`, or when the store's manifest no
+    longer has the requested digest. `github_run`: the workflow run URL the review was read from."""
     approval = stored.approval
     now = utc_now()
     if approval.env != env.name:
@@ -157,10 +184,12 @@ def grant(
         raise Refused(
             f"approval request {approval.id} expired at {approval.request_expires_at}; request a new one"
         )
-    if actor.name == approval.requested_by:
+    if same(actor.name, approval.requested_by):
         raise Refused(
             f"approval {approval.id} was requested by {actor.name}: approving your own request is not allowed"
         )
+    if not is_approver(env, actor.name):
+        raise Refused(not_an_approver(env, actor.name))
     if store_digest != approval.digest:
         raise Refused(
             f"approval {approval.id} is for manifest digest {approval.digest} but the store's manifest of "
@@ -171,6 +200,8 @@ def grant(
             "status": "granted",
             "granted_by": actor.name,
             "granted_authenticated": actor.authenticated,
+            "granted_via": actor.via,
+            "github_run": github_run,
             "granted_at": iso(now),
             "expires_at": iso(now + timedelta(hours=env.promotion.approval_ttl_hours)),
         }
@@ -194,9 +225,14 @@ def _unusable(approval: Approval, env: Environment, release: str, digest: str) -
         return f"approval {approval.id} is requested but not granted yet"
     if approval.status == "consumed":
         return f"approval {approval.id} was already used at {approval.consumed_at} (approvals are single-use)"
-    if approval.granted_by is None or approval.granted_by == approval.requested_by:
+    if approval.granted_by is None or same(approval.granted_by, approval.requested_by):
         return (
             f"approval {approval.id} was granted by its own requester {approval.requested_by} (self-approval)"
+        )
+    if not is_approver(env, approval.granted_by):
+        return (
+            f"approval {approval.id} was granted by {approval.granted_by}, who is not an approver of "
+            f"{env.name} (promotion.approvers in {env.file})"
         )
     if approval.expires_at is None or utc_now() > parse_iso(approval.expires_at):
         return f"approval {approval.id} expired at {approval.expires_at}"

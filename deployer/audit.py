@@ -1,6 +1,9 @@
 """The audit log: one object per entry, `deployer/audit/<utc-time>-<uuid>.json`, created with
 `if_generation_match=0`, so an entry can be added but never overwritten (append-only by construction;
-bucket retention or IAM keeps it from being deleted)."""
+bucket retention or IAM keeps it from being deleted).
+
+`actor` is the person the action is recorded for; when someone else's principal wrote it on their behalf
+(a GitHub reviewer's grant, written by the approver service account) that principal is `via`."""
 
 from __future__ import annotations
 
@@ -31,6 +34,9 @@ class AuditEntry(BaseModel):
     time: str = Field(description="UTC time, microseconds.")
     actor: str
     authenticated: bool = Field(description="False when the actor was declared (--as on the local platform).")
+    via: str | None = Field(
+        default=None, description="The principal that acted on the actor's behalf (GitHub reviewer's grant)."
+    )
     action: Action
     env: str
     release: str | None = None
@@ -60,6 +66,7 @@ def append(
         time=now.isoformat(timespec="microseconds").replace("+00:00", "Z"),
         actor=actor.name,
         authenticated=actor.authenticated,
+        via=actor.via,
         action=action,
         env=env,
         release=release,

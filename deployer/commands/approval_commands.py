@@ -65,14 +65,29 @@ def request(
     )
 
 
+GitHubRunOption = Annotated[
+    str | None,
+    typer.Option(
+        "--github-run",
+        help="Grant as the reviewer who approved this GitHub Actions run's deployment to the environment's "
+        "github.environment, read from GitHub (GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL).",
+        show_default=False,
+    ),
+]
+
+
 @approval_app.command("grant")
 def grant(
     request_id: Annotated[str, typer.Argument(help="The approval request id (from `approval request`).")],
     env: EnvOption = None,
     as_name: AsOption = None,
+    github_run: GitHubRunOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Grant an approval request (not your own) for ENV."""
+    """Grant an approval request (not your own) for ENV, as one of its promotion.approvers. With
+    --github-run the grantor is `github:<login>` of the run's deployment reviewer."""
+    import os
+
     from deployer import approval, audit, identity
     from deployer.context import load_env, open_target
     from deployer.store import ReleaseStore
@@ -85,9 +100,20 @@ def grant(
     actor = identity.resolve(environment, as_name, target.credentials)
     stored = approval.read(target.gcs, target.artifacts, request_id)
     req = stored.approval
+    details: dict[str, object] = {"request_id": request_id}
+    run_url: str | None = None
     try:
+        if github_run is not None:
+            details["github_run"] = github_run
+            review = identity.github_review(environment, github_run, os.environ)
+            run_url = review.run_url
+            details |= {"github_run": run_url, "github_environment": review.environment}
+            grantor = review.grantor(environment.promotion.approvers)
+            actor = identity.Actor(grantor, authenticated=actor.authenticated, via=actor.name)
         published = ReleaseStore(target.gcs, target.store).fetch(req.release)
-        granted = approval.grant(target.gcs, target.artifacts, environment, stored, published.digest, actor)
+        granted = approval.grant(
+            target.gcs, target.artifacts, environment, stored, published.digest, actor, github_run=run_url
+        )
     except Refused as exc:
         audit.try_append(
             target.gcs,
@@ -99,7 +125,7 @@ def grant(
             release=req.release,
             digest=req.digest,
             reason=str(exc),
-            details={"request_id": request_id},
+            details=details,
         )
         raise
     audit.append(
@@ -111,17 +137,14 @@ def grant(
         "ok",
         release=granted.release,
         digest=granted.digest,
-        details={
-            "request_id": request_id,
-            "requested_by": granted.requested_by,
-            "expires_at": granted.expires_at,
-        },
+        details=details | {"requested_by": granted.requested_by, "expires_at": granted.expires_at},
     )
     if json_out:
         emit_json(granted.model_dump())
         return
+    by = f" by {granted.granted_by}" + (f" (GitHub review, {run_url})" if run_url else "")
     out().print(
-        f"granted {granted.id}: {granted.release} into {environment.name}, "
+        f"granted {granted.id}{by}: {granted.release} into {environment.name}, "
         f"requested by {granted.requested_by}, valid until {granted.expires_at}",
         markup=False,
     )

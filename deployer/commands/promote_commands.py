@@ -410,7 +410,8 @@ def _check_rollback_digest(target: Any, state: Any, release: str, actor: Any) ->
     from deployer import audit
     from deployer.store import ReleaseStore
 
-    lived = [item for item in [*state.history, *([state.current] if state.current else [])] if item.release == release]
+    every = [*state.history, *([state.current] if state.current else [])]
+    lived = [item for item in every if item.release == release]
     if not lived:
         return  # never live here: the promotion refuses it with its own reason
     recorded = lived[-1].digest

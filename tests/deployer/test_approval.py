@@ -1,4 +1,5 @@
-"""The prod approval gate (env `local-prod`, `promotion.requires_approval: true`): every refusal path."""
+"""The prod approval gate (env `local-prod`, `promotion.requires_approval: true`, `promotion.approvers`
+bob and carol): every refusal path."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.conftest import DeployerEnv
+from tests.conftest import DeployerEnv, write_local_envs
 from tests.deployer.conftest import Releases
 from tests.deployer.helpers import cli, one_line_error
 
@@ -127,6 +128,64 @@ def test_self_approval(env_with_releases: DeployerEnv, releases: Releases) -> No
     soon = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     rewrite(env_with_releases, rid, status="granted", granted_by="alice", granted_at=soon, expires_at=soon)
     refused(env_with_releases, promote(releases.a), "self-approval")
+
+
+def test_self_approval_ignores_case(env_with_releases: DeployerEnv, releases: Releases) -> None:
+    publish(releases.a)
+    rid = request(releases.a, "bob")
+    line = one_line_error(cli("approval", "grant", rid, "--env", ENV, "--as", "BOB"), code=1)
+    assert "approving your own request is not allowed" in line
+
+
+def test_grant_by_someone_outside_the_approvers_is_refused_and_audited(
+    env_with_releases: DeployerEnv, releases: Releases
+) -> None:
+    publish(releases.a)
+    rid = request(releases.a, "alice")
+    result = cli("approval", "grant", rid, "--env", ENV, "--as", "mallory")
+    line = one_line_error(result, code=1)
+    assert line == (
+        "error: mallory is not an approver of local-prod: promotion.approvers in "
+        "environments/local-prod.yaml lists bob, carol"
+    )
+    entry = cli("audit", "--env", ENV, "--json").json()["entries"][-1]
+    assert (entry["action"], entry["outcome"], entry["actor"]) == ("approval-grant", "refused", "mallory")
+    assert entry["reason"] == line.removeprefix("error: ") and entry["details"] == {"request_id": rid}
+    listed = cli("approval", "list", "--env", ENV, "--json").json()["approvals"]
+    assert [(a["id"], a["status"], a["granted_by"]) for a in listed] == [(rid, "requested", None)]
+    # Nothing can be promoted on it, and a listed approver can still grant it.
+    refused(env_with_releases, promote(releases.a), "not granted yet")
+    grant(rid, "carol")
+    assert promote(releases.a).code == 0
+
+
+def test_grant_by_a_non_approver_forged_into_the_bucket(
+    env_with_releases: DeployerEnv, releases: Releases
+) -> None:
+    publish(releases.a)
+    rid = request(releases.a)
+    soon = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    rewrite(env_with_releases, rid, status="granted", granted_by="mallory", granted_at=soon, expires_at=soon)
+    refused(
+        env_with_releases, promote(releases.a), "was granted by mallory, who is not an approver of local-prod"
+    )
+    assert dags(env_with_releases) == {}
+
+
+def test_grant_by_an_approver_since_removed_from_the_file(
+    env_with_releases: DeployerEnv, releases: Releases
+) -> None:
+    publish(releases.a)
+    grant(request(releases.a), "bob")
+    write_local_envs(
+        env_with_releases.env_dir, env_with_releases.suffix, {ENV: {"promotion.approvers": ["carol"]}}
+    )
+    refused(
+        env_with_releases,
+        promote(releases.a),
+        "was granted by bob, who is not an approver of local-prod (promotion.approvers in "
+        "environments/local-prod.yaml)",
+    )
 
 
 def test_expired(env_with_releases: DeployerEnv, releases: Releases) -> None:

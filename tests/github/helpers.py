@@ -1,4 +1,5 @@
-"""Shared helpers for the GitHub tests: the stdlib scripts as modules, a loopback approvals API."""
+"""Shared helpers for the GitHub tests: the stdlib scripts as modules, a loopback GitHub API serving one
+workflow run and its review history."""
 
 from __future__ import annotations
 
@@ -31,15 +32,40 @@ def load_script(name: str) -> ModuleType:
 
 REPO = "acme/data-platform"
 RUN_ID = "4242"
-PATH = f"/repos/{REPO}/actions/runs/{RUN_ID}/approvals"
+REPO_ID = 812345678  # github.repository_id of the committed environment files
+RUN_PATH = f"/repos/{REPO}/actions/runs/{RUN_ID}"
+PATH = f"{RUN_PATH}/approvals"
+RUN_URL = f"https://github.com/{REPO}/actions/runs/{RUN_ID}"
+
+
+def workflow_run(
+    actor: str = "pusher", triggering_actor: str | None = None, status: str = "in_progress"
+) -> Any:
+    """`GET /repos/{owner}/{repo}/actions/runs/{run_id}`: the fields the deployer reads, like GitHub's."""
+    return {
+        "id": int(RUN_ID),
+        "name": "promote",
+        "path": ".github/workflows/promote.yml",
+        "event": "push",
+        "status": status,
+        "conclusion": None,
+        "run_attempt": 1,
+        "html_url": RUN_URL,
+        "actor": {"login": actor, "id": 7, "type": "User"},
+        "triggering_actor": {"login": triggering_actor or actor, "id": 8, "type": "User"},
+        "repository": {"id": REPO_ID, "full_name": REPO, "name": REPO.split("/")[1]},
+    }
 
 
 @dataclass
 class FakeGitHub:
-    """What the server answers, and what it was asked."""
+    """What the server answers (`body`/`status` for the review history, `run`/`run_status` for the run),
+    and what it was asked."""
 
     status: int = 200
     body: Any = field(default_factory=list)
+    run: Any = field(default_factory=workflow_run)
+    run_status: int = 200
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     url: str = ""
 
@@ -58,14 +84,17 @@ def review(login: str, state: str = "approved", envs: tuple[str, ...] = ("produc
 
 @contextmanager
 def serve_github() -> Iterator[FakeGitHub]:
-    """A loopback server answering `GET /repos/{REPO}/actions/runs/{RUN_ID}/approvals` like GitHub."""
+    """A loopback server answering `GET /repos/{REPO}/actions/runs/{RUN_ID}` and `.../approvals` like
+    GitHub (anything else: 404)."""
     fake = FakeGitHub()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             fake.requests.append((self.path, dict(self.headers)))
-            payload = json.dumps(fake.body).encode() if self.path == PATH else b'{"message": "Not Found"}'
-            self.send_response(fake.status if self.path == PATH else 404)
+            answers = {PATH: (fake.status, fake.body), RUN_PATH: (fake.run_status, fake.run)}
+            status, body = answers.get(self.path, (404, {"message": "Not Found"}))
+            payload = json.dumps(body).encode()
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
             self.wfile.write(payload)
