@@ -382,6 +382,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--rows", type=int, default=1000, help="sample records per domain and day (with --prepare)"
     )
+    p.add_argument(
+        "--days", type=int, default=1, help="days run (and staged with --prepare), ending at --date"
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     args = p.parse_args(argv)
     try:

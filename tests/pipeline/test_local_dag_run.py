@@ -280,3 +280,5 @@ def test_bad_arguments_are_one_line_errors(tmp_path: Path, capsys: pytest.Captur
     (tmp_path / "runtime_config.json").write_text("{}")
     assert main(["--dag-folder", str(tmp_path), "--date", "15.01.2026"]) == 2
     assert capsys.readouterr().err.strip() == "error: --date: '15.01.2026' is not a YYYY-MM-DD date"
+    assert main(["--dag-folder", str(tmp_path), "--date", DAY, "--days", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --days: 0 is not a positive number of days"
