@@ -290,15 +290,18 @@ def stage_pipeline(d: Demo) -> str:
     written = write_sample_events(mount / "data" / "warehouse", DEMO_DATE, rows=2000, days=SAMPLE_DAYS)
     console.print(f"sample raw events: {written}", markup=False)
     os.environ.update({k: v for k, v in d.env.items() if k == "STORAGE_EMULATOR_HOST"})
-    results = run_daily_dags(mount / "dags", DEMO_DATE)
-    table = Table(title=f"{DEMO_DATE}: every domain's daily DAG, rows in and out of each step")
-    for column in ("DAG", "task", "state", "records in", "records out", "rejected", "seconds"):
-        table.add_column(column, justify="left" if column in ("DAG", "task", "state") else "right")
+    results = run_daily_dags(mount / "dags", DEMO_DATE, days=SAMPLE_DAYS)
+    table = Table(
+        title=f"every domain's daily DAG, {SAMPLE_DAYS} days to {DEMO_DATE}: rows in and out of each step"
+    )
+    for column in ("DAG", "day", "task", "state", "records in", "records out", "rejected", "seconds"):
+        table.add_column(column, justify="left" if column in ("DAG", "day", "task", "state") else "right")
     for result in results:
         for task_id in result.task_order():
             m = result.task_metrics(task_id) or {}
             table.add_row(
                 result.dag_id,
+                result.logical_date,
                 task_id,
                 result.task_states[task_id],
                 *(str(m.get(k, "")) for k in ("records_in", "records_out", "records_rejected")),
@@ -315,7 +318,7 @@ def stage_pipeline(d: Demo) -> str:
         raise DemoError("; ".join(f"{r.dag_id} failed: {r.task_states} (log: {r.log_path})" for r in failed))
     d.facts["pipeline"] = results
     d.facts["mount"] = mount
-    return "; ".join(f"{r.dag_id} success in {r.duration_seconds:.0f}s" for r in results)
+    return "; ".join(f"{r.dag_id} {r.logical_date} success in {r.duration_seconds:.0f}s" for r in results)
 
 
 def stage_docs(d: Demo) -> str:

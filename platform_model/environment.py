@@ -405,7 +405,7 @@ class Monitoring(Strict):
 
 
 class Lineage(Strict):
-    """Data lineage (Dataplex): what the stack turns on so the BigQuery console's Lineage tab shows what ran."""
+    """Data lineage (Dataplex): what the stack turns on so the BigQuery console's Lineage tab fills."""
 
     enabled: bool = Field(
         default=True,

@@ -132,13 +132,13 @@ def test_a_cross_domain_daily_dag_runs_on_all_its_inputs_assets(
     dag = report["dags"]["revenue_daily"]
     assert dag["schedule_assets"] == {
         "condition": "AssetAll",
-        "assets": ["platform://domains/orders", "platform://domains/customers"],
+        "assets": ["x-platform://domains/orders", "x-platform://domains/customers"],
     }
     assert dag["schedule_assets"]["assets"] == config.domains["revenue"].input_assets
     assert [t for t in dag["tasks"] if t.startswith("spark_")] == []
     for name in config.domains["revenue"].inputs:
         emitted = report["dags"][f"{name}_daily"]["tasks"]["gx_validate"]["outlets"]
-        assert emitted == [f"platform://domains/{name}"]
+        assert emitted == [f"x-platform://domains/{name}"]
 
 
 def test_each_domain_builds_and_validates_only_its_own(

@@ -160,12 +160,12 @@ def _asset_event(run_date: str | None) -> SimpleNamespace:
 def test_run_date_of_scheduled_and_asset_triggered_runs() -> None:
     assert factory.run_date({"logical_date": dt.datetime(2026, 1, 15, tzinfo=dt.UTC)}) == "2026-01-15"
     events = {
-        "platform://domains/a": [_asset_event("2026-01-14"), _asset_event("2026-01-15")],
-        "platform://domains/b": [_asset_event("2026-01-15"), _asset_event(None)],
+        "x-platform://domains/a": [_asset_event("2026-01-14"), _asset_event("2026-01-15")],
+        "x-platform://domains/b": [_asset_event("2026-01-15"), _asset_event(None)],
     }
     # Each input's newest build, then the earliest of them: the day every input is built for.
     assert factory.run_date({"logical_date": None, "triggering_asset_events": events}) == "2026-01-15"
-    events["platform://domains/b"] = [_asset_event("2026-01-13")]
+    events["x-platform://domains/b"] = [_asset_event("2026-01-13")]
     assert factory.run_date({"logical_date": None, "triggering_asset_events": events}) == "2026-01-13"
 
 

@@ -44,9 +44,9 @@ def test_demo_runs_every_stage(tmp_path: Path) -> None:
     # the pipeline ran and the pictures and docs are there
     # every domain's daily DAG ran, the cross-domain one after the others, on their assets
     for dag_id in ("customers_daily", "orders_daily", "revenue_daily"):
-        assert f"{dag_id} success in" in text
-    assert text.index("customers_daily success") < text.index("revenue_daily success")
-    assert "emitted asset platform://domains/orders" in text and "gx_validation" in text
+        assert f"{dag_id} 2026-11-24 success in" in text
+    assert text.index("customers_daily 2026-11-24 success") < text.index("revenue_daily 2026-11-24 success")
+    assert "emitted asset x-platform://domains/orders" in text and "gx_validation" in text
     assert "validated 5 environment files and 3 domains" in text
     ET.parse(out / "lineage.svg")
     assert (out / "lineage.mmd").read_text().startswith("flowchart LR")
