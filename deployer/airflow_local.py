@@ -133,7 +133,7 @@ class LocalAirflow:
     def __init__(
         self, home: Path, *, port: int | None = None, extra_env: dict[str, str] | None = None
     ) -> None:
-        """Prepare an Airflow in `home` (created; its `gcs/dags` is the DAGs folder) on `port` (a free one)."""
+        """Prepare an Airflow in `home` (its `gcs/dags` is the DAGs folder) on `port` (a free one)."""
         self.home = home.resolve()
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -301,13 +301,13 @@ def call_json(
 ) -> Any:
     """A JSON request to `base + path`; raises urllib.error.HTTPError on a non-2xx answer."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
+    # B310 cannot apply: `base` is the loopback API server or Composer's https airflow_uri.
+    request = urllib.request.Request(  # noqa: S310
         base.rstrip("/") + path,
         data=data,
         method=method,
         headers={"Content-Type": "application/json", "Accept": "application/json", **headers},
     )
-    # B310 cannot apply: `base` is the loopback API server or Composer's https airflow_uri.
     with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310  # nosec B310
         text = resp.read().decode()
     return json.loads(text) if text else None
@@ -413,7 +413,7 @@ class BucketSync:
                 result = self.run_once()
                 if result.downloaded or result.deleted:
                     self.log(f"sync: {len(result.downloaded)} downloaded, {len(result.deleted)} deleted")
-            except Exception as exc:  # noqa: BLE001  # the loop outlives one failed pass, as Composer's does
+            except Exception as exc:  # the loop outlives one failed pass, as Composer's does
                 self.log(f"sync failed: {exc}")
 
     def start(self) -> BucketSync:
@@ -514,3 +514,29 @@ def serve(env_name: str, gcs: Gcs, bucket: str, home: Path, interval: float = 2.
     finally:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m deployer.airflow_local serve --env ENV --home DIR`: what `deployer airflow start` runs."""
+    import argparse
+
+    from deployer.context import load_env, open_target
+
+    parser = argparse.ArgumentParser(prog="python -m deployer.airflow_local")
+    parser.add_argument("action", choices=["serve"])
+    parser.add_argument("--env", required=True)
+    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--interval", type=float, default=2.0)
+    args = parser.parse_args(argv)
+    try:
+        env = load_env(args.env)
+        target = open_target(env)
+        target.ensure_buckets(target.composer)
+        return serve(env.name, target.gcs, target.composer, args.home, args.interval)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

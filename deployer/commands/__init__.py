@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from deployer.commands import (
+    airflow_commands,
     approval_commands,
     check_commands,
     env_commands,
@@ -20,4 +21,5 @@ COMMAND_MODULES: list[ModuleType] = [
     approval_commands,
     lineage_commands,
     check_commands,
+    airflow_commands,
 ]

@@ -1,0 +1,357 @@
+"""`deployer verify`: wait until Airflow runs the live release, report its import errors, pause leftovers.
+
+A promotion ends when the last object is in the Composer bucket; the release is live when Airflow has
+parsed it. A DAG of the release counts as live when the Airflow REST API (v2) lists it, not stale, with
+- the release's tags: `env:<env>` and `<component>-<digest12>` for jobs, dbt and gx (the DAG library
+  tags every DAG with them), so a DAG parsed against another release's artifacts does not pass;
+- the source Airflow stored for it (`/api/v2/dagSources/<id>`) equal to the release's file (MD5), so a
+  change to the DAG file alone is seen too;
+- a parse (`last_parsed_time`) after the promotion: files of the DAG library beside it may have changed.
+An import error counts when its file is one of the release's and it was recorded after the promotion.
+
+The API: on `local` the API server that `deployer airflow start` runs (its state file), or
+`DEPLOYER_AIRFLOW_URL` with `DEPLOYER_AIRFLOW_USER` / `DEPLOYER_AIRFLOW_PASSWORD` (tests); the simple
+auth manager's JWT from `POST /auth/token`. On GCP Composer's `config.airflow_uri` from the Composer
+API with the caller's Google OAuth access token (what Composer's Airflow API accepts).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import time
+import urllib.error
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from deployer import airflow_local, composer_api
+from deployer.context import Target
+from deployer.state import parse_iso, read_state
+from deployer.store import ReleaseStore
+from platform_model.domain import resolve
+from platform_model.errors import ConfigError
+from platform_model.runtime import RUNTIME_COMPONENTS, release_domains
+
+URL_ENV = "DEPLOYER_AIRFLOW_URL"
+USER_ENV = "DEPLOYER_AIRFLOW_USER"
+PASSWORD_ENV = "DEPLOYER_AIRFLOW_PASSWORD"  # noqa: S105  # the variable's name, not a password
+PAGE = 100
+
+
+# -- the API ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class AirflowApi:
+    """An Airflow REST API base URL and a way to get the Authorization header."""
+
+    base: str
+    auth: Callable[[], dict[str, str]]
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        """One JSON call; HTTP and connection failures become ConfigError naming the URL."""
+        try:
+            return airflow_local.call_json(self.base, method, path, body, self.auth())
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")[:200]
+            raise ConfigError(f"Airflow API {method} {self.base}{path}: HTTP {exc.code} {detail}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ConfigError(f"Airflow API at {self.base} is unreachable: {reason}") from None
+
+    def pages(self, path: str, key: str, params: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """Every item of a paged collection (`limit`/`offset`)."""
+        items: list[dict[str, Any]] = []
+        while True:
+            query = urllib.parse.urlencode({**(params or {}), "limit": PAGE, "offset": len(items)})
+            answer = self.call("GET", f"{path}?{query}")
+            batch = list(answer.get(key) or [])
+            items.extend(batch)
+            if not batch or len(items) >= int(answer.get("total_entries") or 0):
+                return items
+
+
+def _token_auth(base: str, user: str, password: str) -> Callable[[], dict[str, str]]:
+    cache: dict[str, str] = {}
+
+    def auth() -> dict[str, str]:
+        if "token" not in cache:
+            try:
+                cache["token"] = airflow_local.fetch_token(base, user, password)
+            except urllib.error.HTTPError as exc:
+                raise ConfigError(f"Airflow at {base}: login as {user} refused (HTTP {exc.code})") from None
+            except (urllib.error.URLError, OSError) as exc:
+                raise ConfigError(
+                    f"Airflow API at {base} is unreachable: {getattr(exc, 'reason', exc)}"
+                ) from None
+        return {"Authorization": f"Bearer {cache['token']}"}
+
+    return auth
+
+
+def composer_airflow_uri(target: Target) -> str:
+    """Composer's Airflow web server / API URL (`config.airflow_uri`) from the Composer API."""
+    from google.api_core import exceptions as gexc
+    from google.cloud.orchestration.airflow.service_v1 import EnvironmentsClient
+
+    endpoint = os.environ.get(composer_api.ENDPOINT_ENV)
+    options: dict[str, Any] | None = {"api_endpoint": endpoint} if endpoint else None
+    name = composer_api.environment_resource(target.env)
+    client = EnvironmentsClient(credentials=target.credentials, transport="rest", client_options=options)
+    try:
+        composer = client.get_environment(name=name, timeout=30)
+    except gexc.NotFound:
+        raise ConfigError(f"Composer environment {name} not found (deploy the infra first)") from None
+    uri = str(composer.config.airflow_uri or "")
+    if not uri.startswith("https://"):
+        raise ConfigError(f"Composer environment {name}: config.airflowUri {uri!r} is not an https URL")
+    return uri
+
+
+def _google_auth(credentials: Any) -> Callable[[], dict[str, str]]:
+    def auth() -> dict[str, str]:
+        from google.auth.transport.requests import Request
+
+        if not credentials.valid:
+            credentials.refresh(Request())
+        return {"Authorization": f"Bearer {credentials.token}"}
+
+    return auth
+
+
+def api_for(target: Target) -> AirflowApi:
+    """The Airflow API of the target's environment (see the module docstring)."""
+    env = target.env
+    if env.platform == "gcp":
+        return AirflowApi(composer_airflow_uri(target), _google_auth(target.credentials))
+    url = os.environ.get(URL_ENV)
+    if url:
+        user = os.environ.get(USER_ENV) or airflow_local.ADMIN_USER
+        password = os.environ.get(PASSWORD_ENV)
+        if not password:
+            raise ConfigError(f"{URL_ENV} is set but {PASSWORD_ENV} is not")
+        return AirflowApi(url, _token_auth(url, user, password))
+    running = airflow_local.read_running(env.name)
+    if running is None:
+        raise ConfigError(
+            f"no Airflow is running for {env.name} (start one: deployer airflow start --env {env.name})"
+        )
+    return AirflowApi(running.url, _token_auth(running.url, running.user, running.password))
+
+
+# -- what the release declares ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Expected:
+    """The live release as Airflow should show it."""
+
+    env: str
+    release: str
+    promoted_at: float
+    dag_ids: list[str]
+    tags: frozenset[str]
+    dag_files: dict[str, str] = field(default_factory=dict, repr=False)  # dags/<path> -> md5 (base64)
+
+
+def expected(target: Target, release: str | None = None) -> Expected:
+    """The DAG ids, tags and DAG files of the live release (ConfigError when `release` is not live)."""
+    state, _ = read_state(target.gcs, target.artifacts, target.env.name)
+    current = state.current
+    if current is None:
+        raise ConfigError(f"{target.env.name} has no live release (promote one first)")
+    if release is not None and release != current.release:
+        raise ConfigError(f"--release {release} is not live in {target.env.name} (live: {current.release})")
+    store = ReleaseStore(target.gcs, target.store)
+    published = store.fetch(current.release, verify_files=False)
+    manifest = published.manifest
+    domains = resolve(target.env, release_domains(manifest, lambda p: store.read_file(published, p)))
+    tags = {f"env:{target.env.name}"} | {
+        f"{c}-{manifest.components[c][:12].lower()}" for c in RUNTIME_COMPONENTS if c in manifest.components
+    }
+    return Expected(
+        env=target.env.name,
+        release=current.release,
+        promoted_at=parse_iso(current.promoted_at).timestamp(),
+        dag_ids=[dag for domain in domains.values() for dag in domain.dag_ids()],
+        tags=frozenset(tags),
+        dag_files={e.path: e.md5 for e in manifest.files if e.path.startswith("dags/")},
+    )
+
+
+# -- one look at Airflow ---------------------------------------------------------------------------------
+
+
+def _md5_b64(text: str) -> str:
+    return base64.b64encode(hashlib.md5(text.encode(), usedforsecurity=False).digest()).decode()
+
+
+def _when(value: str | None) -> float:
+    return parse_iso(value).timestamp() if value else 0.0
+
+
+def _release_path(filename: str, dag_files: dict[str, str]) -> str | None:
+    """The release path (`dags/...`) of a file name Airflow reports (relative or absolute)."""
+    name = filename.replace("\\", "/")
+    for path in dag_files:
+        rel = path.removeprefix("dags/")
+        if name in (rel, path) or name.endswith("/" + rel):
+            return path
+    return None
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else "unknown error"
+
+
+@dataclass
+class Look:
+    """What Airflow shows of the release at one moment."""
+
+    dags: dict[
+        str, str
+    ]  # dag id -> live | missing | stale | wrong tags (...) | old source | not parsed since
+    errors: list[dict[str, str]]
+
+    @property
+    def live(self) -> bool:
+        """Every DAG of the release is live."""
+        return all(state == "live" for state in self.dags.values())
+
+
+def look(api: AirflowApi, want: Expected) -> Look:
+    """One look at the DAGs and import errors Airflow has."""
+    known = {d["dag_id"]: d for d in api.pages("/api/v2/dags", "dags", {"exclude_stale": "false"})}
+    states: dict[str, str] = {}
+    for dag_id in want.dag_ids:
+        dag = known.get(dag_id)
+        if dag is None:
+            states[dag_id] = "missing"
+            continue
+        if dag.get("is_stale"):
+            states[dag_id] = "stale"
+            continue
+        tags = {t["name"] for t in dag.get("tags") or []}
+        lacking = sorted(want.tags - tags)
+        if lacking:
+            states[dag_id] = f"wrong tags (lacks {', '.join(lacking)})"
+            continue
+        if _when(dag.get("last_parsed_time")) < want.promoted_at:
+            states[dag_id] = "not parsed since the promotion"
+            continue
+        path = _release_path(str(dag.get("relative_fileloc") or dag.get("fileloc") or ""), want.dag_files)
+        if path is None:
+            states[dag_id] = f"declared by {dag.get('relative_fileloc')}, not a file of {want.release}"
+            continue
+        source = api.call("GET", f"/api/v2/dagSources/{urllib.parse.quote(dag_id)}")
+        if _md5_b64(str(source.get("content") or "")) != want.dag_files[path]:
+            states[dag_id] = f"old source of {path}"
+            continue
+        states[dag_id] = "live"
+    errors = []
+    for item in api.pages("/api/v2/importErrors", "import_errors"):
+        path = _release_path(str(item.get("filename") or ""), want.dag_files)
+        if path is None or _when(item.get("timestamp")) < want.promoted_at:
+            continue
+        errors.append({"file": path, "message": _last_line(str(item.get("stack_trace") or ""))})
+    errors.sort(key=lambda e: e["file"])
+    return Look(states, errors)
+
+
+# -- verify and leftovers ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Verdict:
+    """The outcome of `verify`."""
+
+    env: str
+    release: str
+    status: str  # live | import_errors | timeout
+    seconds: float
+    dags: dict[str, str]
+    import_errors: list[dict[str, str]]
+    paused_leftovers: list[str]
+
+    @property
+    def exit_code(self) -> int:
+        """0 live, 1 otherwise."""
+        return 0 if self.status == "live" else 1
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return dict(self.__dict__)
+
+
+def verify(
+    api: AirflowApi,
+    want: Expected,
+    *,
+    timeout: float = 600.0,
+    interval: float = 2.0,
+    progress: Callable[[Look], None] = lambda _look: None,
+) -> Verdict:
+    """Poll until every DAG of `want` is live (then pause the leftovers), until the same import errors
+    show twice in a row, or until `timeout`. `seconds` counts from the promotion."""
+    started = time.monotonic()
+    previous_errors: list[dict[str, str]] | None = None
+    while True:
+        seen = look(api, want)
+        progress(seen)
+        seconds = round(time.time() - want.promoted_at, 1)
+        if seen.live and not seen.errors:
+            paused = pause_leftovers(api, want)
+            return Verdict(want.env, want.release, "live", seconds, seen.dags, [], paused)
+        if seen.errors and seen.errors == previous_errors:
+            return Verdict(want.env, want.release, "import_errors", seconds, seen.dags, seen.errors, [])
+        previous_errors = seen.errors or None
+        if time.monotonic() - started >= timeout:
+            return Verdict(want.env, want.release, "timeout", seconds, seen.dags, seen.errors, [])
+        time.sleep(interval)
+
+
+def leftovers(api: AirflowApi, want: Expected) -> list[dict[str, Any]]:
+    """DAGs Airflow still knows that the live release does not declare and whose file it does not ship
+    (archived by a promotion): dag id, file, paused, stale."""
+    out = []
+    for dag in api.pages("/api/v2/dags", "dags", {"exclude_stale": "false"}):
+        if dag["dag_id"] in want.dag_ids:
+            continue
+        shipped = _release_path(str(dag.get("relative_fileloc") or ""), want.dag_files)
+        if shipped is not None and not dag.get("is_stale"):
+            continue
+        out.append(
+            {
+                "dag_id": dag["dag_id"],
+                "file": dag.get("relative_fileloc"),
+                "is_paused": bool(dag.get("is_paused")),
+                "is_stale": bool(dag.get("is_stale")),
+            }
+        )
+    return sorted(out, key=lambda d: d["dag_id"])
+
+
+def pause_leftovers(api: AirflowApi, want: Expected) -> list[str]:
+    """Pause (PATCH is_paused) every leftover not paused yet; its runs and history stay. Returns their ids."""
+    paused = []
+    for dag in leftovers(api, want):
+        if dag["is_paused"]:
+            continue
+        dag_id = urllib.parse.quote(dag["dag_id"])
+        api.call("PATCH", f"/api/v2/dags/{dag_id}?update_mask=is_paused", {"is_paused": True})
+        paused.append(dag["dag_id"])
+    return paused
+
+
+def status_leftovers(target: Target) -> dict[str, Any]:
+    """For `deployer status`: the leftovers of the live release, or why they cannot be listed
+    (`{"leftovers": [...]}` or `{"leftovers": None, "unavailable": "<reason>"}`); never raises ConfigError."""
+    try:
+        want = expected(target)
+        return {"leftovers": leftovers(api_for(target), want)}
+    except ConfigError as exc:
+        return {"leftovers": None, "unavailable": str(exc)}
