@@ -231,3 +231,30 @@ def test_a_live_manifest_other_than_recorded_is_refused(
     line = one_line_error(cli("plan", "--env", "local", "--release", variants.added), code=1)
     assert f"is not the one recorded when {variants.base} went live in local" in line
     assert "tampered store" in line
+
+
+def test_ci_compares_pull_requests_with_prod_and_make_stays_offline() -> None:
+    from platform_model import REPO_ROOT
+
+    doc = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8"))
+    jobs = {
+        job_id: job
+        for job_id, job in doc["jobs"].items()
+        if any("deployer check --previous-env prod" in str(s.get("run", "")) for s in job["steps"])
+    }
+    assert len(jobs) == 1, "one pull-request job compares the contracts with the release live in prod"
+    (job,) = jobs.values()
+    auth = [
+        s["with"] for s in job["steps"] if str(s.get("uses", "")).startswith("google-github-actions/auth")
+    ]
+    # The read-only prod plan identity (docs/github-setup.md step 5), only where credentials may exist.
+    assert auth == [
+        {
+            "workload_identity_provider": "${{ vars.GCP_PLAN_WIF_PROVIDER_PROD }}",
+            "service_account": "${{ vars.GCP_PLAN_SA_PROD }}",
+        }
+    ]
+    assert "vars.CI_CLOUD_CHECKS == 'true'" in job["if"]
+    makefile = (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
+    recipe = makefile.split("\ncheck-crosslayer:", 1)[1].split("\n\n", 1)[0]
+    assert "deployer check" in recipe and "--previous" not in recipe
