@@ -97,7 +97,10 @@ def test_command_options_and_arguments_exist(cli: Any, where: str, words: list[s
 
 def test_json_fields_the_workflows_read_are_documented_keys() -> None:
     """The fields json_field.py extracts are the ones the commands are specified to print."""
+    from deployer.approval import Approval
+
     text = "\n".join(p.read_text(encoding="utf-8") for p in WORKFLOWS.glob("*.yml"))
     fields = set(re.findall(r"json_field\.py (\w+)", text))
-    assert fields == {"release", "id"}, fields
+    assert fields == {"release", "id", "granted_by", "github_run"}, fields
+    assert {"id", "granted_by", "github_run"} <= set(Approval.model_fields)  # approval request/grant --json
     assert (ROOT / ".github" / "scripts" / "json_field.py").is_file()

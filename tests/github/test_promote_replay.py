@@ -4,12 +4,14 @@ The `run:` scripts are taken from the workflow file and executed with bash as Gi
 (`bash -eo pipefail`), with the job/step `env:` expressions resolved from the outputs earlier steps
 wrote to `$GITHUB_OUTPUT`. Only what cannot exist here is swapped, at the boundaries:
 
-- environment names: `staging` -> `local`, `prod` -> `local-prod` (approval required), in the GCS
+- environment names: `staging` -> `local`, `prod` -> `local-prod` (approval required; its GitHub
+  environment is `local-prod`, its approvers here also list the reviewer `github:alice`), in the GCS
   emulator (tests/conftest.py `deployer_env`);
 - Workload Identity Federation: each auth step switches the acting name instead (`$USER`, which the
   deployer records unauthenticated on the local platform): the deployer account acts as
   `ci-deployer`, the approver account as `prod-approver`;
-- GitHub's approvals API: a loopback HTTP server (tests/github/test_deployment_reviewer.py).
+- GitHub's API (the run and its deployment reviews, which `approval grant --github-run` reads): a
+  loopback HTTP server (tests/github/helpers.py), reached through `GITHUB_API_URL`.
 """
 
 from __future__ import annotations
@@ -25,13 +27,15 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import DeployerEnv
-from tests.github.helpers import FakeGitHub, review
+from tests.conftest import DeployerEnv, write_local_envs
+from tests.github.helpers import RUN_URL, FakeGitHub, review, workflow_run
 from tests.github.test_workflows import AUTH_ACTION, ROOT, workflow
 
 ENV_NAMES = {"staging": "local", "prod": "local-prod"}
 IDENTITIES = {"GCP_DEPLOYER_SA": "ci-deployer", "GCP_APPROVER_SA": "prod-approver"}
 EXPRESSION = re.compile(r"\$\{\{\s*([^}]+?)\s*\}\}")
+GH_PROD = "local-prod"  # github.environment of local-prod (`production` for prod)
+APPROVERS = ["bob", "carol", "github:alice"]
 
 pytestmark = pytest.mark.slow
 
@@ -144,14 +148,20 @@ class StepFailed(AssertionError):
 
 @pytest.fixture
 def run(deployer_env: DeployerEnv, github: FakeGitHub, tmp_path: Path) -> Iterator[Run]:
+    write_local_envs(
+        deployer_env.env_dir, deployer_env.suffix, {"local-prod": {"promotion.approvers": APPROVERS}}
+    )
     environ = deployer_env.environ(
         GITHUB_API_URL=github.url,
         GITHUB_REPOSITORY="acme/data-platform",
         GITHUB_RUN_ID="4242",
         GITHUB_ACTOR="pusher",
         GITHUB_TRIGGERING_ACTOR="pusher",
+        # The replay checks the workflow's steps, not the parse budget (tested by the deployer's own
+        # tests); a loaded test machine parses slower than a runner.
+        DEPLOYER_DAG_PARSE_BUDGET_MS="5000",
     )
-    environ = {k: v for k, v in environ.items() if k not in ("DEPLOYER_ENV", "GH_TOKEN")}
+    environ = {k: v for k, v in environ.items() if k not in ("DEPLOYER_ENV", "GH_TOKEN", "GITHUB_TOKEN")}
     context = {
         "event_name": "push",
         "token": "ghs_replay-token",
@@ -163,7 +173,7 @@ def run(deployer_env: DeployerEnv, github: FakeGitHub, tmp_path: Path) -> Iterat
 
 
 def test_push_to_main_promotes_the_same_release_through_staging_to_prod(run: Run, github: FakeGitHub) -> None:
-    github.body = [review("alice")]
+    github.body = [review("alice", envs=(GH_PROD,))]
     built, _ = run.job("release", acting_as="ci-deployer")
     release = built["release"]
     assert re.fullmatch(r"r-[0-9a-f]{12}", release)
@@ -173,31 +183,69 @@ def test_push_to_main_promotes_the_same_release_through_staging_to_prod(run: Run
     assert run.status("local")["release"] == release
 
     _, ran = run.job("prod")
-    assert len(ran) == 4
+    assert ran == [
+        "Plan (job summary), then request the approval",
+        "Grant it as the reviewer who approved this run (read from GitHub by the deployer)",
+        "Promote",
+    ]
     prod = run.status("local-prod")
     assert prod["release"] == release
-    assert prod["approved_by"] == "prod-approver" and prod["promoted_by"] == "ci-deployer"
+    assert prod["approved_by"] == "github:alice" and prod["promoted_by"] == "ci-deployer"
+    grant = next(e for e in audit(run) if e["action"] == "approval-grant")
+    assert (grant["actor"], grant["via"], grant["details"]["github_run"]) == (
+        "github:alice",
+        "prod-approver",
+        RUN_URL,
+    )
 
     summary = run.summary.read_text(encoding="utf-8")
     assert f"### Release plan: {release} → local\n" in summary
     assert f"### Release plan: {release} → local-prod\n" in summary
     assert "#### summary" in summary and "| upload | change | archive |" in summary
-    assert (
-        f"for `{release}`: approved in GitHub by @alice (https://github.com/acme/data-platform/actions/runs/4242)"
-        in summary
+    assert f"for `{release}`: approved in GitHub by github:alice ({RUN_URL})" in summary
+    assert f"Promoted `{release}` to prod, approved by github:alice." in summary
+
+
+def audit(run: Run) -> list[dict[str, Any]]:
+    """`deployer audit --env local-prod --json` entries."""
+    proc = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "deployer"), "audit", "--env", "local-prod", "--json"],
+        env=run.environ,
+        capture_output=True,
+        text=True,
+        check=True,
     )
+    return list(json.loads(proc.stdout)["entries"])
 
 
-def test_prod_stops_before_any_write_when_the_reviewer_triggered_the_run(
-    run: Run, github: FakeGitHub
-) -> None:
-    github.body = [review("pusher")]
-    run.jobs["staging"] = {"release": "r-0123456789ab"}  # what the staging job would pass on
-    with pytest.raises(StepFailed) as failed:
-        run.job("prod")
-    assert failed.value.returncode == 1 and "self-approval is not accepted" in failed.value.stderr
-    assert failed.value.step == "The reviewer who approved this run for production"
-    assert run.status("local-prod")["release"] is None
+REFUSED_REVIEWS = [
+    ([review("pusher", envs=(GH_PROD,))], "pusher", "self-approval is not accepted"),
+    ([review("mallory", envs=(GH_PROD,))], "pusher", "github:mallory is not an approver of local-prod"),
+    (
+        [review("alice", envs=("production",))],
+        "pusher",
+        "no approved review of GitHub environment 'local-prod'",
+    ),
+]
+
+
+def test_prod_grant_is_refused_and_audited_without_an_approver_review(run: Run, github: FakeGitHub) -> None:
+    built, _ = run.job("release", acting_as="ci-deployer")  # built once: each case reruns the prod job
+    run.jobs["staging"] = built  # published; the prod job needs nothing else from staging
+    for reviews, triggered_by, message in REFUSED_REVIEWS:
+        github.body, github.run = reviews, workflow_run(actor=triggered_by)
+        with pytest.raises(StepFailed) as failed:
+            run.job("prod")
+        assert failed.value.returncode == 1 and message in failed.value.stderr, message
+        assert (
+            failed.value.step
+            == "Grant it as the reviewer who approved this run (read from GitHub by the deployer)"
+        )
+        assert run.status("local-prod")["release"] is None
+        entry = audit(run)[-1]
+        assert (entry["action"], entry["outcome"]) == ("approval-grant", "refused") and message in entry[
+            "reason"
+        ]
 
 
 def test_dispatch_refuses_a_malformed_release_before_anything_runs(run: Run) -> None:

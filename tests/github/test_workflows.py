@@ -312,7 +312,11 @@ def test_prod_approval_reviewer_comes_from_the_run() -> None:
     expected["id-token"] = "write"  # pragma: allowlist secret
     assert job["permissions"] == expected
     runs = [str(s.get("run", "")) for s in job["steps"]]
-    assert any("deployment_reviewer.py --environment production" in r for r in runs)
+    # The grantor is the reviewer the deployer reads from this run's reviews, not a string the job passes.
+    grant = next(s for s in job["steps"] if "deployer approval grant" in str(s.get("run", "")))
+    assert '--github-run "$GITHUB_RUN_ID"' in grant["run"]
+    assert grant["env"]["GITHUB_TOKEN"] == "${{ github.token }}"
+    assert not any(k in grant["env"] for k in ("REVIEWER", "GITHUB_API_URL", "GITHUB_REPOSITORY"))
     services = [
         s["with"]["service_account"] for s in job["steps"] if str(s.get("uses", "")).startswith(AUTH_ACTION)
     ]
