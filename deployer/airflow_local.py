@@ -94,6 +94,23 @@ def process_tree_rss_kib(pids: list[int]) -> int:
     return total
 
 
+def processes_of(home: Path) -> list[int]:
+    """Pids of every process running with AIRFLOW_HOME=`home` (from /proc/<pid>/environ): what `stop`
+    must leave none of, even processes that left their process group."""
+    wanted = f"AIRFLOW_HOME={home.resolve()}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if wanted in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return sorted(found)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
