@@ -1,7 +1,9 @@
-"""Approval attacks on a prod-like environment (`local-prod`, `promotion.requires_approval: true`).
+"""Approval attacks on a prod-like environment (`local-prod`, `promotion.requires_approval: true`,
+`promotion.approvers` bob and carol: requests are made as alice, grants as bob).
 
 Every attack is refused with exit 1 and one line naming its reason, the refusal is the newest entry of
-the audit log (`deployer audit --json`) with that reason, and the Composer bucket does not change.
+the audit log (`deployer audit --json`) with that reason, and the Composer bucket does not change. An
+attack ends with a promotion of the release it returns, or with the command it returns (a rollback).
 """
 
 from __future__ import annotations
@@ -52,8 +54,27 @@ def _restore_store(world: World, release: str) -> None:
             store.blob(blob.name).upload_from_string(source.read_bytes())
 
 
-def attacks(world: World) -> list[tuple[str, str, Callable[[], str]]]:
-    """(name, expected reason, setup returning the release to promote) of every attack."""
+def _refused_grant(world: World, request_id: str, who: str, reason: str) -> None:
+    """A grant through the CLI that must be refused (exit 1) with `reason` and audited."""
+    refused = world.run(["approval", "grant", request_id, "--env", ENV, "--as", who])
+    if refused.code != 1 or reason not in refused.err:
+        raise AssertionError(f"grant by {who} through the CLI not refused: {refused.code} {refused.err}")
+    entry = world.audit(ENV)[-1]
+    if (entry.get("action"), entry.get("outcome"), entry.get("actor")) != ("approval-grant", "refused", who):
+        raise AssertionError(f"the refused grant by {who} is not the newest audit entry: {entry}")
+
+
+def _replace_manifest(world: World, release: str) -> None:
+    """Same files, other bytes: the store's manifest of `release` gets another digest."""
+    blob = world.client.bucket(world.buckets(ENV)["store"]).blob(f"releases/{release}/manifest.json")
+    manifest = json.loads(blob.download_as_bytes())
+    manifest["builder"] = "mallory@elsewhere"
+    blob.upload_from_string(json.dumps(manifest).encode())
+
+
+def attacks(world: World) -> list[tuple[str, str, Callable[[], str | list[str]]]]:
+    """(name, expected reason, setup returning the release to promote or the command to run) of every
+    attack."""
     a, b, c = world.releases[1], world.releases[2], world.releases[3]
 
     def none() -> str:
@@ -81,9 +102,7 @@ def attacks(world: World) -> list[tuple[str, str, Callable[[], str]]]:
 
     def self_approved() -> str:
         rid = _request(world, a, "alice")
-        refused = world.run(["approval", "grant", rid, "--env", ENV, "--as", "alice"])
-        if refused.code != 1 or "approving your own request is not allowed" not in refused.err:
-            raise AssertionError(f"self-grant through the CLI not refused: {refused.err}")
+        _refused_grant(world, rid, "alice", "approving your own request is not allowed")
         soon = _stamp(timedelta(hours=1))
         _rewrite(world, rid, status="granted", granted_by="alice", granted_at=soon, expires_at=soon)
         return a
@@ -100,12 +119,18 @@ def attacks(world: World) -> list[tuple[str, str, Callable[[], str]]]:
             raise RuntimeError(f"rollback failed: {back.err}")
         return c
 
+    def not_an_approver() -> str:
+        # mallory is neither the requester nor in promotion.approvers: refused through the CLI, and a
+        # grant in her name forged into the bucket is refused by the gate.
+        rid = _request(world, a, "alice")
+        _refused_grant(world, rid, "mallory", "mallory is not an approver of local-prod")
+        soon = _stamp(timedelta(hours=1))
+        _rewrite(world, rid, status="granted", granted_by="mallory", granted_at=soon, expires_at=soon)
+        return a
+
     def tampered_manifest() -> str:
         _grant(world, _request(world, a))
-        blob = world.client.bucket(world.buckets(ENV)["store"]).blob(f"releases/{a}/manifest.json")
-        manifest = json.loads(blob.download_as_bytes())
-        manifest["builder"] = "mallory@elsewhere"
-        blob.upload_from_string(json.dumps(manifest).encode())
+        _replace_manifest(world, a)
         return a
 
     def files_changed() -> str:
@@ -114,6 +139,16 @@ def attacks(world: World) -> list[tuple[str, str, Callable[[], str]]]:
         store = world.client.bucket(world.buckets(ENV)["store"])
         store.blob(f"releases/{a}/files/{dag}").upload_from_string(b"import os\nos.system('id')\n")
         return a
+
+    def rollback_replaced() -> list[str]:
+        # c goes live (approved) over the first release, whose manifest is then replaced in the store: a
+        # rollback needs no approval, so only the digest recorded when it was live stops it.
+        _grant(world, _request(world, c))
+        done = world.run(world.promote_args(ENV, c, "--as", "alice"))
+        if done.code != 0:
+            raise RuntimeError(f"promotion with a grant failed: {done.err}")
+        _replace_manifest(world, world.releases[0])
+        return ["rollback", "--env", ENV, "--yes", "--as", "carol"]
 
     return [
         ("no approval", "requires an approval and there is none", none),
@@ -126,9 +161,15 @@ def attacks(world: World) -> list[tuple[str, str, Callable[[], str]]]:
         ("approval for another environment", "is for environment local, not local-prod", other_env),
         ("expired approval", "expired", expired),
         ("self-approved (forged record)", "self-approval", self_approved),
+        (
+            "granted by a non-approver (CLI, then forged)",
+            "who is not an approver of local-prod",
+            not_an_approver,
+        ),
         ("replayed (already used) approval", "already used", replayed),
         ("manifest tampered in the store", "manifest changed after approval", tampered_manifest),
         ("release files changed after approval", "tampered store", files_changed),
+        ("rollback to a replaced manifest", "the release store's manifest was replaced", rollback_replaced),
     ]
 
 
@@ -151,15 +192,20 @@ def run(world: World) -> Section:
     for name, reason, setup in attacks(world):
         section.attempts += 1
         _clear_approvals(world)
-        for rid in world.releases[1:4]:
+        for rid in world.releases[:4]:
             _restore_store(world, rid)
         try:
-            release = setup()
+            then = setup()
         except (RuntimeError, AssertionError) as exc:
             section.violations.append(f"{name}: setup failed: {exc}")
             continue
         before = world.listing(composer)
-        result = world.run(["promote", "--env", ENV, "--release", release, "--yes", "--as", "alice"])
+        command = (
+            then
+            if isinstance(then, list)
+            else ["promote", "--env", ENV, "--release", then, "--yes", "--as", "alice"]
+        )
+        result = world.run(command)
         problems = []
         problem = result.one_line_problem(1)
         if problem:
