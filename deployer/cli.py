@@ -73,7 +73,13 @@ def _register() -> None:
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point: run the CLI and turn every PlatformError into one line and its exit code."""
-    _register()
+    try:
+        _register()
+    except ImportError as exc:
+        # A command module (or what it imports at the top, e.g. the cross-layer checks) is broken: no
+        # command may run without it, and none silently skips it.
+        err_console.print(f"error: the deployer cannot load {exc.name or 'a module'}: {exc}", markup=False)
+        sys.exit(2)
     signal.signal(signal.SIGTERM, _terminate)
     try:
         # With standalone_mode=False click returns (not raises) the code of a `typer.Exit(code)`.
