@@ -139,10 +139,16 @@ def stage_policies(d: Demo) -> str:
 
 
 def stage_build(d: Demo) -> str:
-    """Build the release from this repository (the DAG import check and cross-layer checks included)."""
+    """Build the release from this repository (the DAG parse check per environment within its budget,
+    and the cross-layer checks, included)."""
     out = d.deployer_json("release", "build")
     d.facts["r1"] = out["release"]
-    return f"{out['release']}: {out.get('files', '?')} files"
+    slowest = (out.get("dag_parse") or {}).get("slowest") or {}
+    worst = max(slowest.items(), key=lambda item: item[1]["ms"], default=None)
+    parse = f"; slowest DAG parse {worst[1]['file']} {worst[1]['ms']} ms ({worst[0]})" if worst else ""
+    return (
+        f"{out['release']}: {out.get('files', '?')} files, checks {', '.join(out.get('checks', []))}{parse}"
+    )
 
 
 def stage_emulator(d: Demo) -> str:
@@ -234,8 +240,14 @@ def stage_approval(d: Demo) -> str:
     d.deployer("approval", "grant", str(request_id), "--env", PROD_LIKE_ENV, "--as", "alice", expect=1)
     d.deployer("approval", "grant", str(request_id), "--env", PROD_LIKE_ENV, "--as", "bob")
     d.deployer("approval", "list", "--env", PROD_LIKE_ENV)
-    d.deployer("promote", "--env", PROD_LIKE_ENV, "--release", r2, "--yes", "--as", "alice")
-    return f"refused: {reason}; self-grant refused; granted by bob, promoted"
+    listed = d.deployer_json("approval", "list", "--env", PROD_LIKE_ENV)
+    mine = [a for a in listed["approvals"] if str(request_id) in json.dumps(a)]
+    granted_by = sorted({str(a["granted_by"]) for a in mine if a.get("granted_by")})
+    report = d.deployer_json("promote", "--env", PROD_LIKE_ENV, "--release", r2, "--yes", "--as", "alice")
+    return (
+        f"refused: {reason}; self-grant refused; granted by {', '.join(granted_by) or '?'}; "
+        f"promoted: {_moved(report)}"
+    )
 
 
 def stage_rollback(d: Demo) -> str:
@@ -344,6 +356,8 @@ def stage_docs(d: Demo) -> str:
         show=False,
         extra_env={"PLATFORM_LOCAL_WAREHOUSE": str(warehouse)},
     )
+    if not (docs / "index.html").is_file():
+        raise DemoError(f"dbt docs generate wrote no {docs / 'index.html'}")
     written.append(str(docs / "index.html"))
     gx_docs = d.out / "gx-data-docs"
     found = sorted(p.parent for p in warehouse.glob("gx_docs/*/index.html"))
