@@ -28,6 +28,7 @@ import argparse
 import hashlib
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -41,7 +42,7 @@ from typing import Any, NoReturn
 from dataproc_jobs.common.contract import CONTRACT_FILE, document, to_bytes
 from platform_model.domain import Domain, load_domains
 from platform_model.environment import load_all
-from platform_model.errors import PlatformError
+from platform_model.errors import ConfigError, PlatformError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
@@ -291,6 +292,28 @@ def _javac_major() -> int | None:
     done = subprocess.run([_tool("javac"), "-version"], capture_output=True, text=True, check=False)
     match = re.search(r"javac (\d+)", done.stdout + done.stderr)
     return int(match.group(1)) if match else None
+
+
+def build_tree(root: Path, out: Path) -> Path:
+    """Run the Spark build of the source tree `root` (its own `python -m dataproc_jobs.build OUT`, in a
+    fresh interpreter with `root` first on the path) into `out`, as a release build does; ConfigError
+    with the build's last line when it fails."""
+    env = {**os.environ, "PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "dataproc_jobs.build", str(out)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    if proc.returncode != 0:
+        lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
+        raise ConfigError(
+            f"dataproc_jobs.build failed (exit {proc.returncode}): {lines[-1] if lines else 'no output'}"
+        )
+    return out
 
 
 class _Parser(argparse.ArgumentParser):

@@ -23,7 +23,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from composer.dag_check import dag_report
+from dataproc_jobs.build import build_tree
 from deployer.context import env_dir
 from platform_model import REPO_ROOT
 from platform_model.domain import domain_files, load_domains
@@ -199,25 +199,10 @@ def _collect(root: Path, jobs_dir: Path | None) -> dict[str, Path]:
 
 
 def _build_jobs(root: Path, out: Path) -> Path | None:
-    """Run the Spark build (`python -m dataproc_jobs.build OUT`) of the source tree, if it has one."""
+    """Run the Spark build of the source tree, if it has one."""
     if not (root / "dataproc_jobs" / "build.py").is_file():
         return None
-    env = {**os.environ, "PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "dataproc_jobs.build", str(out)],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=900,
-    )
-    if proc.returncode != 0:
-        lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
-        raise ConfigError(
-            f"dataproc_jobs.build failed (exit {proc.returncode}): {lines[-1] if lines else 'no output'}"
-        )
-    return out
+    return build_tree(root, out)
 
 
 def check_jobs(files: dict[str, bytes]) -> None:

@@ -9,16 +9,14 @@ environments by the one environment model; nothing here parses either file itsel
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from dataproc_jobs.build import build_tree
 from platform_model import REPO_ROOT
 from platform_model.domain import Domain, load_domains, resolve
 from platform_model.environment import Environment
@@ -131,23 +129,6 @@ class ReleaseView:
         return f"domains/{name}.yaml"
 
 
-def _build_jobs(root: Path, out: Path) -> None:
-    """`python -m dataproc_jobs.build OUT` in the source tree, as a release build runs it."""
-    env = {**os.environ, "PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "dataproc_jobs.build", str(out)],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=900,
-    )
-    if proc.returncode != 0:
-        lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
-        raise ConfigError(f"dataproc_jobs.build failed: {lines[-1] if lines else 'no output'}")
-
-
 @contextlib.contextmanager
 def release_folder(root: Path) -> Iterator[tuple[Path, Path | None]]:
     """(release-shaped folder, the source tree or None) for a release's files/ or a source tree.
@@ -168,7 +149,7 @@ def release_folder(root: Path) -> Iterator[tuple[Path, Path | None]]:
             if (root / src).is_dir():
                 shutil.copytree(root / src, view / name, ignore=_NOT_RELEASED)
         if (root / "dataproc_jobs" / "build.py").is_file():
-            _build_jobs(root, view / "jobs")
+            build_tree(root, view / "jobs")
         yield view, root
 
 
