@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -39,6 +40,8 @@ URL_ENV = "DEPLOYER_AIRFLOW_URL"
 USER_ENV = "DEPLOYER_AIRFLOW_USER"
 PASSWORD_ENV = "DEPLOYER_AIRFLOW_PASSWORD"  # noqa: S105  # the variable's name, not a password
 PAGE = 100
+IGNORE_FILE = "dags/.airflowignore"
+SETTLE_SECONDS = 30.0
 
 
 # -- the API ----------------------------------------------------------------------------------------
@@ -155,6 +158,7 @@ class Expected:
     dag_ids: list[str]
     tags: frozenset[str]
     dag_files: dict[str, str] = field(default_factory=dict, repr=False)  # dags/<path> -> md5 (base64)
+    parsed_files: list[str] = field(default_factory=list)  # the .py files Airflow parses (not ignored)
 
 
 def expected(target: Target, release: str | None = None) -> Expected:
@@ -172,14 +176,36 @@ def expected(target: Target, release: str | None = None) -> Expected:
     tags = {f"env:{target.env.name}"} | {
         f"{c}-{manifest.components[c][:12].lower()}" for c in RUNTIME_COMPONENTS if c in manifest.components
     }
+    dag_files = {e.path: e.md5 for e in manifest.files if e.path.startswith("dags/")}
+    ignore = store.read_file(published, IGNORE_FILE).decode() if IGNORE_FILE in dag_files else ""
     return Expected(
         env=target.env.name,
         release=current.release,
         promoted_at=parse_iso(current.promoted_at).timestamp(),
         dag_ids=[dag for domain in domains.values() for dag in domain.dag_ids()],
         tags=frozenset(tags),
-        dag_files={e.path: e.md5 for e in manifest.files if e.path.startswith("dags/")},
+        dag_files=dag_files,
+        parsed_files=parsed_files(list(dag_files), ignore),
     )
+
+
+def parsed_files(paths: list[str], airflowignore: str) -> list[str]:
+    """The release's DAG files Airflow parses: `.py` files under dags/ that the top-level
+    `.airflowignore` (regexp syntax, Airflow's default) does not exclude."""
+    patterns = []
+    for line in airflowignore.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            try:
+                patterns.append(re.compile(line))
+            except re.error:
+                continue  # Airflow skips a bad pattern too
+    out = []
+    for path in paths:
+        rel = path.removeprefix("dags/")
+        if rel.endswith(".py") and not any(p.search(rel) for p in patterns):
+            out.append(path)
+    return sorted(out)
 
 
 # -- one look at Airflow ---------------------------------------------------------------------------------
@@ -212,10 +238,11 @@ def _last_line(text: str) -> str:
 class Look:
     """What Airflow shows of the release at one moment."""
 
-    dags: dict[
-        str, str
-    ]  # dag id -> live | missing | stale | wrong tags (...) | old source | not parsed since
+    # dag id -> live | missing | stale | wrong tags (...) | old source of ... | not parsed since ...
+    dags: dict[str, str]
     errors: list[dict[str, str]]
+    # parsed files with neither a current DAG nor an import error yet
+    pending: list[str] = field(default_factory=list)
 
     @property
     def live(self) -> bool:
@@ -227,6 +254,24 @@ def look(api: AirflowApi, want: Expected) -> Look:
     """One look at the DAGs and import errors Airflow has."""
     known = {d["dag_id"]: d for d in api.pages("/api/v2/dags", "dags", {"exclude_stale": "false"})}
     states: dict[str, str] = {}
+    current: set[str] = set()
+    sources: dict[str, str] = {}
+
+    def source_md5(dag_id: str) -> str:
+        if dag_id not in sources:
+            answer = api.call("GET", f"/api/v2/dagSources/{urllib.parse.quote(dag_id)}")
+            sources[dag_id] = _md5_b64(str(answer.get("content") or ""))
+        return sources[dag_id]
+
+    for item in known.values():
+        path = _release_path(str(item.get("relative_fileloc") or ""), want.dag_files)
+        if path is None or path in current or item.get("is_stale"):
+            continue
+        if (
+            _when(item.get("last_parsed_time")) >= want.promoted_at
+            and source_md5(item["dag_id"]) == want.dag_files[path]
+        ):
+            current.add(path)
     for dag_id in want.dag_ids:
         dag = known.get(dag_id)
         if dag is None:
@@ -247,8 +292,7 @@ def look(api: AirflowApi, want: Expected) -> Look:
         if path is None:
             states[dag_id] = f"declared by {dag.get('relative_fileloc')}, not a file of {want.release}"
             continue
-        source = api.call("GET", f"/api/v2/dagSources/{urllib.parse.quote(dag_id)}")
-        if _md5_b64(str(source.get("content") or "")) != want.dag_files[path]:
+        if source_md5(dag_id) != want.dag_files[path]:
             states[dag_id] = f"old source of {path}"
             continue
         states[dag_id] = "live"
@@ -259,7 +303,9 @@ def look(api: AirflowApi, want: Expected) -> Look:
             continue
         errors.append({"file": path, "message": _last_line(str(item.get("stack_trace") or ""))})
     errors.sort(key=lambda e: e["file"])
-    return Look(states, errors)
+    failed = {e["file"] for e in errors}
+    pending = [p for p in want.parsed_files if p not in current and p not in failed]
+    return Look(states, errors, pending)
 
 
 # -- verify and leftovers ----------------------------------------------------------------------------------
@@ -276,6 +322,7 @@ class Verdict:
     dags: dict[str, str]
     import_errors: list[dict[str, str]]
     paused_leftovers: list[str]
+    no_dags: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -293,19 +340,28 @@ def verify(
     *,
     timeout: float = 600.0,
     interval: float = 2.0,
+    settle: float = SETTLE_SECONDS,
     progress: Callable[[Look], None] = lambda _look: None,
 ) -> Verdict:
-    """Poll until every DAG of `want` is live (then pause the leftovers), until the same import errors
-    show twice in a row, or until `timeout`. `seconds` counts from the promotion."""
+    """Poll until every DAG of `want` is live and every parsed file of the release shows a current DAG
+    or an import error (then pause the leftovers), until the same import errors show twice in a row,
+    or until `timeout`. A file that declares no DAG (its domain is switched off here) shows neither:
+    it is waited for `settle` seconds after the DAGs went live, then listed in `no_dags`.
+    `seconds` counts from the promotion."""
     started = time.monotonic()
+    live_since: float | None = None
     previous_errors: list[dict[str, str]] | None = None
     while True:
         seen = look(api, want)
         progress(seen)
         seconds = round(time.time() - want.promoted_at, 1)
         if seen.live and not seen.errors:
-            paused = pause_leftovers(api, want)
-            return Verdict(want.env, want.release, "live", seconds, seen.dags, [], paused)
+            live_since = live_since if live_since is not None else time.monotonic()
+            if not seen.pending or time.monotonic() - live_since >= settle:
+                paused = pause_leftovers(api, want)
+                return Verdict(want.env, want.release, "live", seconds, seen.dags, [], paused, seen.pending)
+        else:
+            live_since = None
         if seen.errors and seen.errors == previous_errors:
             return Verdict(want.env, want.release, "import_errors", seconds, seen.dags, seen.errors, [])
         previous_errors = seen.errors or None
