@@ -94,19 +94,23 @@ def process_tree_rss_kib(pids: list[int]) -> int:
     return total
 
 
-def processes_of(home: Path) -> list[int]:
-    """Pids of every process running with AIRFLOW_HOME=`home` (from /proc/<pid>/environ): what `stop`
-    must leave none of, even processes that left their process group."""
+def processes_of(home: Path, sessions: list[int] | None = None) -> list[int]:
+    """Pids of every process of this Airflow: in one of `sessions` (each component leads its own) or
+    running with AIRFLOW_HOME=`home` (/proc/<pid>/environ; setproctitle clobbers that in some, hence
+    both). What `stop` must leave none of."""
     wanted = f"AIRFLOW_HOME={home.resolve()}".encode()
+    in_sessions = set(sessions or [])
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
+            stat = (entry / "stat").read_text()
+            session = int(stat.rsplit(")", 1)[1].split()[3])  # fields after the name: state ppid pgrp session
             environ = (entry / "environ").read_bytes()
-        except OSError:
+        except (OSError, ValueError, IndexError):
             continue
-        if wanted in environ.split(b"\0"):
+        if session in in_sessions or wanted in environ.split(b"\0"):
             found.append(int(entry.name))
     return sorted(found)
 

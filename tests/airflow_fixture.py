@@ -1,6 +1,8 @@
 """One real Airflow 3 per test session (the local platform's), shared by the tests that import it.
 
-    from tests.airflow_fixture import airflow_on, local_airflow  # noqa: F401  (pytest fixtures)
+    from tests import airflow_fixture
+    local_airflow = airflow_fixture.local_airflow      # the fixtures, in the test module's namespace
+    airflow_on = airflow_fixture.airflow_on
 
     def test_x(airflow_on):                       # deployer_env + Airflow fed from its `local` bucket
         airflow_on.sync_now()
@@ -55,7 +57,9 @@ def local_airflow(
 
     sync = BucketSync(gcs, "unset", airflow.bucket_root, interval=1.0, log=note)
     begin = time.monotonic()
+    sessions: list[int] = []
     with airflow:
+        sessions = airflow.pgids()
         session = SessionAirflow(airflow, sync, time.monotonic() - begin)
         try:
             yield session
@@ -65,7 +69,7 @@ def local_airflow(
                 f"\nlocal Airflow: started in {session.started_seconds:.1f} s, "
                 f"peak RSS {airflow.peak_rss_kib / 1024:.0f} MiB (sum of its processes)"
             )
-    left = processes_of(home)
+    left = processes_of(home, sessions)
     if left:
         listing = subprocess.run(
             ["ps", "-o", "pid,pgid,args", "-p", ",".join(map(str, left))],

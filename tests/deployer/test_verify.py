@@ -12,11 +12,14 @@ import pytest
 from deployer.release import build_release
 from platform_model import REPO_ROOT
 from platform_model.domain import load_domains
-from tests.airflow_fixture import AirflowOn, airflow_on, local_airflow  # noqa: F401  (fixtures)
+from tests import airflow_fixture
+from tests.airflow_fixture import AirflowOn
 from tests.deployer.conftest import build_environments
 from tests.deployer.helpers import cli, dag_source, make_jobs, make_tree, one_line_error
 
 pytestmark = pytest.mark.slow
+local_airflow = airflow_fixture.local_airflow
+airflow_on = airflow_fixture.airflow_on
 
 DAG_LIBRARY = REPO_ROOT / "composer" / "dags"
 LEFTOVER = "leftover_probe"
