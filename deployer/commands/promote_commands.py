@@ -234,6 +234,11 @@ def register(app: typer.Typer) -> None:
             "history": [h.release for h in state.history],
             "last_promotion": _figures(report),
         }
+        if current is not None and environment.platform == "local":
+            # DAGs Airflow still knows that the live release does not declare (their files were archived)
+            from deployer.verify import status_leftovers
+
+            data["airflow"] = status_leftovers(target)
         if json_out:
             emit_json(data)
             return
@@ -253,6 +258,17 @@ def register(app: typer.Typer) -> None:
             console.print(f"  approved by {current.approved_by} ({current.approval_id})", markup=False)
         if data["previous_release"]:
             console.print(f"  previous: {data['previous_release']}", markup=False)
+        airflow = data.get("airflow")
+        if airflow and airflow.get("leftovers"):
+            console.print(
+                "  Airflow still knows (paused, history kept): "
+                + ", ".join(
+                    str(d.get("dag_id", d)) if isinstance(d, dict) else str(d) for d in airflow["leftovers"]
+                ),
+                markup=False,
+            )
+        elif airflow and airflow.get("unavailable"):
+            console.print(f"  Airflow: not checked ({airflow['unavailable']})", markup=False)
         figures = data["last_promotion"]
         if figures:
             console.print(
