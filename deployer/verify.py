@@ -38,7 +38,7 @@ from platform_model.runtime import RUNTIME_COMPONENTS, release_domains
 
 URL_ENV = "DEPLOYER_AIRFLOW_URL"
 USER_ENV = "DEPLOYER_AIRFLOW_USER"
-PASSWORD_ENV = "DEPLOYER_AIRFLOW_PASSWORD"  # noqa: S105  # the variable's name, not a password
+PASSWORD_ENV = "DEPLOYER_AIRFLOW_PASSWORD"  # noqa: S105  # pragma: allowlist secret (a variable name)
 PAGE = 100
 IGNORE_FILE = "dags/.airflowignore"
 SETTLE_SECONDS = 30.0
