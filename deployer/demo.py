@@ -328,6 +328,8 @@ def stage_pipeline(d: Demo) -> str:
     failed = [r for r in results if not r.success]
     if failed:
         raise DemoError("; ".join(f"{r.dag_id} failed: {r.task_states} (log: {r.log_path})" for r in failed))
+    for r in results:
+        console.print(f"{r.dag_id} {r.logical_date} success in {r.duration_seconds:.0f}s", markup=False)
     d.facts["pipeline"] = results
     d.facts["mount"] = mount
     return "; ".join(f"{r.dag_id} {r.logical_date} success in {r.duration_seconds:.0f}s" for r in results)
