@@ -40,7 +40,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from deployer.emulator import free_port
+from deployer.emulator import free_port, pid_alive
 from deployer.gcs import Gcs
 from platform_model import REPO_ROOT
 from platform_model.errors import ConfigError
@@ -113,16 +113,6 @@ def processes_of(home: Path, sessions: list[int] | None = None) -> list[int]:
         if session in in_sessions or wanted in environ.split(b"\0"):
             found.append(int(entry.name))
     return sorted(found)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _group_alive(pgid: int) -> bool:
@@ -490,7 +480,7 @@ def read_running(env_name: str) -> Running | None:
         running = Running(**data)
     except (json.JSONDecodeError, TypeError):
         raise ConfigError(f"{path}: not a state file of `deployer airflow start` (delete it)") from None
-    return running if _pid_alive(running.pid) else None
+    return running if pid_alive(running.pid) else None
 
 
 @contextlib.contextmanager

@@ -128,7 +128,8 @@ class Emulator:
         self.stop()
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (it may belong to someone else)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -141,7 +142,7 @@ def _pid_alive(pid: int) -> bool:
 def _cmd_start(state_file: Path, port: int | None) -> int:
     if state_file.is_file():
         state = json.loads(state_file.read_text())
-        if _pid_alive(int(state["pid"])) and is_ready(state["url"]):
+        if pid_alive(int(state["pid"])) and is_ready(state["url"]):
             print(f"already running: export STORAGE_EMULATOR_HOST={state['url']}")
             return 0
     state_file.parent.mkdir(parents=True, exist_ok=True)
@@ -158,10 +159,10 @@ def _cmd_stop(state_file: Path) -> int:
         return 0
     state = json.loads(state_file.read_text())
     pid = int(state["pid"])
-    if _pid_alive(pid):
+    if pid_alive(pid):
         os.kill(pid, signal.SIGTERM)
         for _ in range(100):
-            if not _pid_alive(pid):
+            if not pid_alive(pid):
                 break
             time.sleep(0.05)
     state_file.unlink()
@@ -183,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_stop(args.state_file)
         if args.state_file.is_file():
             state = json.loads(args.state_file.read_text())
-            if _pid_alive(int(state["pid"])) and is_ready(state["url"]):
+            if pid_alive(int(state["pid"])) and is_ready(state["url"]):
                 print(f"running (pid {state['pid']}): export STORAGE_EMULATOR_HOST={state['url']}")
                 return 0
         print("not running")
