@@ -190,16 +190,24 @@ def _install(scratch: Path, outdir: Path) -> list[str]:
 def synth(outdir: Path, environments: Path, digest: str, domains: Path | None = None) -> list[str]:
     """Synthesize unconditionally into `outdir` and record `digest`; return the stack names."""
     (outdir / HASH_FILE).unlink(missing_ok=True)
-    for stale in outdir.glob(f"{SCRATCH_PREFIX}*"):  # left by a killed synth
-        shutil.rmtree(stale, ignore_errors=True)
+    _sweep_scratch(outdir)
     scratch = Path(tempfile.mkdtemp(dir=outdir, prefix=SCRATCH_PREFIX))
     try:
         _run_app(scratch, environments, domains or domains_dir())
         stacks = _install(scratch, outdir)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    # Swept again: the app of a killed synth dies with it, but may still write into its scratch directory
+    # while the first sweep runs, which leaves that directory behind. By now it has long exited.
+    _sweep_scratch(outdir)
     _write_atomic(outdir / HASH_FILE, digest + "\n")
     return stacks
+
+
+def _sweep_scratch(outdir: Path) -> None:
+    """Remove the scratch directories of killed synths (the caller holds the lock, so none is live)."""
+    for stale in outdir.glob(f"{SCRATCH_PREFIX}*"):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def ensure_synth(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -34,7 +35,10 @@ def test_new_secret_fails_until_baselined_and_audited_secret_fails(tmp_path: Pat
     (repo / "deploy.pem").write_text(FAKE_PRIVATE_KEY, encoding="utf-8")
     issues = [str(i) for i in code_scan.check_secrets(repo, baseline)]
     new = "new secret, not in .secrets.baseline: remove it (or audit it)"
-    assert f"detect-secrets: deploy.pem:1: Private Key: {new}" in issues
+    # Which line detect-secrets 1.5.0 names for the key (BEGIN or the one after) was 1 on one set-up and 2 on
+    # another, so the file, the kind and the verdict are what is checked.
+    key = re.compile(rf"detect-secrets: deploy\.pem:[12]: Private Key: {re.escape(new)}")
+    assert any(key.fullmatch(i) for i in issues)
     assert any(i.startswith("detect-secrets: settings.py:3: AWS Access Key: new secret") for i in issues)
 
     # Accepting them means writing them into the baseline (a reviewed diff) ...
@@ -44,9 +48,9 @@ def test_new_secret_fails_until_baselined_and_audited_secret_fails(tmp_path: Pat
     data = json.loads(baseline.read_text(encoding="utf-8"))
     data["results"]["deploy.pem"][0]["is_secret"] = True
     baseline.write_text(json.dumps(data), encoding="utf-8")
-    assert [str(i) for i in code_scan.check_secrets(repo, baseline)] == [
-        "detect-secrets: deploy.pem:1: Private Key: audited as a real secret in .secrets.baseline"
-    ]
+    [audited] = [str(i) for i in code_scan.check_secrets(repo, baseline)]
+    real = r"detect-secrets: deploy\.pem:[12]: Private Key: audited as a real secret in \.secrets\.baseline"
+    assert re.fullmatch(real, audited)
 
 
 def test_ignored_files_are_not_scanned(tmp_path: Path) -> None:
