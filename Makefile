@@ -41,7 +41,11 @@ node_modules/.stamp: package.json package-lock.json
 
 .tools/.debian.stamp:
 	@mkdir -p $(TOOLS)
-	@command -v javac >/dev/null || (apt-get update -qq && apt-get install -y -qq openjdk-17-jdk-headless)
+	@missing=""; \
+	  command -v javac >/dev/null || missing="$$missing openjdk-17-jdk-headless"; \
+	  command -v dot >/dev/null || missing="$$missing graphviz"; \
+	  command -v chromium >/dev/null || missing="$$missing chromium"; \
+	  if [ -n "$$missing" ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; fi
 	@touch $@
 
 setup: .venv/.stamp tools/lint/.venv/.stamp node_modules/.stamp .tools/.debian.stamp ## Install everything (Python deps from the lock, Node 22 + CDK CLIs, JDK)
