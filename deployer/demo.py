@@ -9,6 +9,7 @@ and rebuilds what it needs.
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import os
 import shutil
@@ -362,12 +363,24 @@ def stage_docs(d: Demo) -> str:
         raise DemoError(f"dbt docs generate wrote no {docs / 'index.html'}")
     written.append(str(docs / "index.html"))
     gx_docs = d.out / "gx-data-docs"
-    found = sorted(p.parent for p in warehouse.glob("gx_docs/*/index.html"))
-    if found:
-        if gx_docs.exists():
-            shutil.rmtree(gx_docs)
-        shutil.copytree(found[0], gx_docs)
-        written.append(str(gx_docs))
+    newest: dict[str, Path] = {}  # domain -> its newest day's Data Docs (gx_docs/<domain>/<date>/)
+    for index in sorted(warehouse.glob("gx_docs/*/*/index.html")):
+        newest[index.parent.parent.name] = index.parent
+    if not newest:
+        raise DemoError(f"the GX validations wrote no Data Docs under {warehouse / 'gx_docs'}")
+    if gx_docs.exists():
+        shutil.rmtree(gx_docs)
+    for domain, site in newest.items():
+        shutil.copytree(site, gx_docs / domain)
+    links = "".join(
+        f'<li><a href="{html.escape(n)}/index.html">{html.escape(n)}</a> ({html.escape(site.name)})</li>'
+        for n, site in newest.items()
+    )
+    (gx_docs / "index.html").write_text(
+        f"<!doctype html><title>GX Data Docs</title><h1>GX Data Docs, per domain</h1><ul>{links}</ul>\n",
+        encoding="utf-8",
+    )
+    written.append(f"{gx_docs / 'index.html'} ({len(newest)} domains)")
     return ", ".join(written)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from deployer.demo import STAGES
+from platform_model.domain import load_domains
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -53,7 +54,12 @@ def test_demo_runs_every_stage(tmp_path: Path) -> None:
     for domain in ("orders", "customers", "revenue"):
         ET.parse(out / f"lineage-{domain}.svg")
     assert (out / "dbt-docs" / "index.html").is_file()
-    assert (out / "gx-data-docs" / "index.html").is_file()
+    index = (out / "gx-data-docs" / "index.html").read_text(encoding="utf-8")
+    with_suites = [name for name, domain in load_domains(REPO / "domains").items() if domain.gx_suites]
+    assert with_suites
+    for name in with_suites:  # each domain's newest Data Docs site, linked from the index
+        assert (out / "gx-data-docs" / name / "index.html").is_file()
+        assert f'href="{name}/index.html"' in index
     # the emulator was stopped: nothing answers on its port any more
     port = int(re.search(r"fake-gcs-server at http://127\.0\.0\.1:(\d+)", text).group(1))  # type: ignore[union-attr]
     with socket.socket() as sock:
