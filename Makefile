@@ -80,7 +80,7 @@ lint: setup ## ruff, mypy --strict, sqlfluff
 test: setup ## Set up, then run the whole suite (lint, synth, checks, pytest)
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory check
-	$(PY) -m pytest -p no:cacheprovider -n 3 --dist loadfile --durations=10
+	$(PY) -m pytest -p no:cacheprovider -n 3 --dist loadscope --durations=10
 
 # --strict: a package pip-audit cannot look up fails the audit instead of being skipped in silence.
 audit: setup ## Audit the locked dependencies for known vulnerabilities (needs the advisory database)
