@@ -8,6 +8,7 @@ directory is `environments/` unless `$INFRA_ENVIRONMENTS_DIR` names another, the
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,6 +67,29 @@ def build_app(
     return app
 
 
+def synth(app: App) -> list[Path]:
+    """Synthesize `app`, then make every resource of each stack wait for its project's APIs
+    (`infra.stack.wait_for_services`, on the written JSON); returns the `cdk.tf.json` files.
+
+    The files are rewritten as the App writes them (sorted keys, two-space indent), atomically.
+    """
+    from infra.stack import wait_for_services
+
+    app.synth()
+    outdir = Path(app.outdir)
+    manifest = json.loads((outdir / "manifest.json").read_text(encoding="utf-8"))
+    written: list[Path] = []
+    for stack in manifest.get("stacks", {}).values():
+        path = outdir / stack["synthesizedStackPath"]
+        document = json.loads(path.read_text(encoding="utf-8"))
+        wait_for_services(document)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, path)
+        written.append(path)
+    return written
+
+
 def main() -> None:
     """Build and synthesize every stack.
 
@@ -75,4 +99,4 @@ def main() -> None:
     outdir = Path(os.environ.get("CDKTF_OUTDIR") or "cdktf.out")
     (outdir / HASH_FILE).unlink(missing_ok=True)
     outdir.mkdir(parents=True, exist_ok=True)  # the App creates only the last level
-    build_app().synth()
+    synth(build_app())

@@ -55,6 +55,8 @@ def test_smoke_run() -> None:
     warm = named("synth (c): warm python -m infra.synth")
     assert 0 < warm.value < cold.value
     grown = named(f"synth (d): cold synth, {n_repo + 2} domains (2 generated")
-    assert grown.baseline == cold.value and grown.details["baseline_domains"] == n_repo
+    assert grown.baseline == bare.value and grown.details["baseline_domains"] == n_repo
+    assert grown.met is not None and grown.target == f"<= {synth.GROWN_MAX_RATIO:g}x (a)"
+    assert grown.details["against_cold_synth"] == pytest.approx(grown.value / cold.value)
     per_domain = named(f"synth (d): cost per domain ({n_repo} -> {n_repo + 2} domains)")
     assert per_domain.value == pytest.approx((grown.value - cold.value) / 2)

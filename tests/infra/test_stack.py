@@ -75,16 +75,22 @@ def test_every_resource_waits_for_the_project_apis(
         services = resources(stack, "google_project_service")
         assert sorted(s["service"] for s in services.values()) == sorted(wanted)
         assert all(s["disable_on_destroy"] is False for s in services.values())
+        # Every wait names each service once, in the order the APIs are declared.
+        by_api = {
+            body["service"]: f"google_project_service.{logical_id}"
+            for logical_id, body in stack["resource"]["google_project_service"].items()
+        }
+        ordered = [by_api[api] for api in wanted]
         for type_, path, body in all_resources(stack):
             if type_ == "google_project_service":
                 continue
             deps = [d for d in body.get("depends_on", []) if d.startswith("google_project_service.")]
-            assert len(deps) == len(wanted), f"{type_} {path}"
+            assert deps == ordered, f"{type_} {path}"
             assert not any(d.startswith("${") for d in body.get("depends_on", []))
         for type_, items in stack["data"].items():
             for body in items.values():
                 deps = [d for d in body.get("depends_on", []) if d.startswith("google_project_service.")]
-                assert len(deps) == len(wanted), type_
+                assert deps == ordered, type_
 
 
 def test_outputs_for_the_deployer_and_the_dags(
