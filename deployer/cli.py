@@ -9,7 +9,6 @@ from typing import Annotated, NoReturn
 
 import click
 import typer
-from rich.console import Console
 
 from platform_model.errors import PlatformError
 
@@ -25,7 +24,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _error(line: str) -> None:
+    """Print one line on stderr, as it is (no markup): rich is imported only when a line is printed."""
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(line, markup=False)
 
 
 class LogFormat(StrEnum):
@@ -59,8 +64,10 @@ _registered = False
 
 
 def _register() -> None:
-    # Imported here so that each module stays importable on its own (and cheap: heavy imports happen
-    # inside the commands, not at import time). Once per process: tests call main() many times.
+    # Imported here so that each module stays importable on its own. Cheap: the command modules import
+    # only typer at the top, and each command imports what it uses when it runs (pydantic models, Google
+    # clients, rich, the release and promotion code), so `deployer --help` loads none of them
+    # (tests/deployer/test_cli_imports.py). Once per process: tests call main() many times.
     global _registered
     if _registered:
         return
@@ -78,35 +85,40 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except ImportError as exc:
         # A command module (or what it imports at the top, e.g. the cross-layer checks) is broken: no
         # command may run without it, and none silently skips it.
-        err_console.print(f"error: the deployer cannot load {exc.name or 'a module'}: {exc}", markup=False)
+        _error(f"error: the deployer cannot load {exc.name or 'a module'}: {exc}")
         sys.exit(2)
     signal.signal(signal.SIGTERM, _terminate)
     try:
         # With standalone_mode=False click returns (not raises) the code of a `typer.Exit(code)`.
         code = app(args=argv, standalone_mode=False)
     except PlatformError as exc:
-        err_console.print(f"error: {exc}", markup=False)
+        _error(f"error: {exc}")
         sys.exit(exc.exit_code)
     except typer.Abort:
-        err_console.print("aborted", markup=False)
+        _error("aborted")
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    except ImportError as exc:
+        # The commands import what they use when they run: a module they need that does not import is
+        # one line too, as at registration.
+        _error(f"error: the deployer cannot load {exc.name or 'a module'}: {exc}")
+        sys.exit(2)
     except KeyboardInterrupt:
-        err_console.print("interrupted", markup=False)
+        _error("interrupted")
         sys.exit(130)
     except Exception as exc:  # click usage errors arrive here with standalone_mode=False
         if isinstance(exc, click.exceptions.Exit):
             sys.exit(exc.exit_code)
         # typer vendors its own click: its usage errors are not click.ClickException instances.
         if isinstance(exc, click.ClickException | _TyperClickException):
-            err_console.print(f"error: {exc.format_message()}", markup=False)
+            _error(f"error: {exc.format_message()}")
             sys.exit(2)
         from deployer.gcs import describe_error
 
         line = describe_error(exc)
         if line is not None:
-            err_console.print(f"error: {line}", markup=False)
+            _error(f"error: {line}")
             sys.exit(2)
         raise
     sys.exit(code if isinstance(code, int) else 0)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 EnvOption = Annotated[
     str | None,
@@ -25,6 +27,8 @@ YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for con
 
 def out() -> Console:
     """Console for human output on stdout."""
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=True)
 
 

@@ -4,25 +4,32 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from platform_model.domain import DOMAINS_DIR, Domain, load_domains, resolve
-from platform_model.environment import ENVIRONMENTS_DIR, environment_names, json_schema, load_environment
 from platform_model.errors import ConfigError
+
+if TYPE_CHECKING:
+    from platform_model.domain import Domain
+
+# The models (pydantic) and rich are imported by the commands that use them: `deployer --help` and the
+# other commands do not pay for them.
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "environment.schema.json"
 
 
 def schema_text() -> str:
     """The committed form of the JSON Schema (stable key order, trailing newline)."""
+    from platform_model.environment import json_schema
+
     return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
 
 
 def _load_domains(directory: Path, errors: list[str]) -> dict[str, Domain] | None:
     """The domains of `directory`, or None (the problem appended to `errors`)."""
+    from platform_model.domain import load_domains
+
     try:
         domains = load_domains(directory)
     except ConfigError as exc:
@@ -43,14 +50,27 @@ def register(app: typer.Typer) -> None:
             list[str] | None, typer.Argument(help="Environments to check (default: all).")
         ] = None,
         directory: Annotated[
-            Path, typer.Option("--dir", help="Folder of environment files.")
-        ] = ENVIRONMENTS_DIR,
+            Path | None,
+            typer.Option(
+                "--dir", help="Folder of environment files (default: environments/).", show_default=False
+            ),
+        ] = None,
         domains_dir: Annotated[
-            Path, typer.Option("--domains-dir", help="Folder of domain files.")
-        ] = DOMAINS_DIR,
+            Path | None,
+            typer.Option(
+                "--domains-dir", help="Folder of domain files (default: domains/).", show_default=False
+            ),
+        ] = None,
     ) -> None:
         """Validate the environment files and the domains each deploys (the domain files, the environment's
         overrides of them, their policy tags): one line per problem naming the file and the field, exit 2."""
+        from rich.console import Console
+
+        from platform_model.domain import DOMAINS_DIR, resolve
+        from platform_model.environment import ENVIRONMENTS_DIR, environment_names, load_environment
+
+        directory = directory or ENVIRONMENTS_DIR
+        domains_dir = domains_dir or DOMAINS_DIR
         console = Console(highlight=False, soft_wrap=True)
         names = envs or environment_names(directory)
         if not names:

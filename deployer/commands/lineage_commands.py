@@ -7,9 +7,6 @@ from typing import Annotated
 
 import typer
 
-from deployer.lineage import write_lineage
-from deployer.release import load_local
-
 
 def register(app: typer.Typer) -> None:
     """Add the commands of this module to `app`."""
@@ -23,6 +20,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write the release's declared lineage (topic -> raw -> Spark -> staging -> dbt -> GX) as Mermaid and
         SVG: one picture of the platform and one per domain."""
+        from deployer.lineage import write_lineage
+        from deployer.release import load_local
+
         local = load_local(release)
         for path in write_lineage(local.path / "files", out):
             typer.echo(f"wrote {path}")

@@ -1,4 +1,4 @@
-"""A cross-layer module that cannot be imported stops the deployer with one line, never a skip."""
+"""A module the deployer needs that cannot be imported stops it with one line and exit 2, never a skip."""
 
 from __future__ import annotations
 
@@ -12,21 +12,48 @@ from platform_model import REPO_ROOT
 PACKAGES = ("platform_model", "deployer", "policies", "infra", "composer", "dataproc_jobs", "contracts")
 
 
-def test_broken_crosslayer_module_is_one_line_and_exit_2(tmp_path: Path) -> None:
+def copy_tree(tmp_path: Path) -> Path:
+    """The packages of the repository, copied under `tmp_path` (to break one of them there)."""
     for package in PACKAGES:
         shutil.copytree(REPO_ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
-    (tmp_path / "policies" / "crosslayer" / "pii_tags.py").write_text(
+    return tmp_path
+
+
+def deployer(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m deployer ARGS` run from the copy at `root`."""
+    return subprocess.run(
+        [sys.executable, "-m", "deployer", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_broken_crosslayer_module_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    root = copy_tree(tmp_path)
+    (root / "policies" / "crosslayer" / "pii_tags.py").write_text(
         "raise ImportError('a broken cross-layer module')\n", encoding="utf-8"
     )
-    for args in (["--help"], ["release", "build"], ["check"]):
-        proc = subprocess.run(
-            [sys.executable, "-m", "deployer", *args],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
+    # Every command that needs the checks refuses (the commands import them when they run: the help
+    # needs none of them and still prints).
+    for args in (["release", "build"], ["check"], ["lineage", "--release", "r-0123456789ab"]):
+        proc = deployer(root, *args)
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
         lines = proc.stderr.strip().splitlines()
-        assert lines == ["error: the deployer cannot load a module: a broken cross-layer module"], lines
+        assert len(lines) == 1 and lines[0].startswith("error: "), (args, lines)
+        assert "a broken cross-layer module" in lines[0], (args, lines)
+    assert deployer(root, "--help").returncode == 0
+
+
+def test_broken_command_module_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    root = copy_tree(tmp_path)
+    (root / "deployer" / "commands" / "check_commands.py").write_text(
+        "raise ImportError('a broken command module')\n", encoding="utf-8"
+    )
+    for args in (["--help"], ["validate"]):
+        proc = deployer(root, *args)
+        assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert lines == ["error: the deployer cannot load a module: a broken command module"], lines
