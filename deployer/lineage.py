@@ -6,15 +6,16 @@ validates, read through `platform_model.domain`) and the dbt files' own `source(
 `source()` resolves to the declared table of that name (table names are unique across domains); a
 table no domain declares is drawn as such, never attached to a guess. Every node belongs to a domain,
 so the picture is grouped by domain and can be drawn for one domain and its neighbours.
-Written as Mermaid (for Markdown viewers and GitHub job summaries) and as a self-contained SVG.
+Written as Mermaid (for Markdown viewers and GitHub job summaries) and as SVG laid out by graphviz's
+`dot`, one cluster per layer (Pub/Sub, raw, Spark, staging, dbt models, marts, GX).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from html import escape
 from pathlib import Path
+from typing import Any
 
 from platform_model.domain import Domain, load_domains
 from platform_model.errors import ConfigError
@@ -42,6 +43,8 @@ class Node:
     kind: str
     label: str
     domain: str
+    layer: str = UNDECLARED
+    """The cluster it is drawn in: a key of LAYERS."""
 
 
 @dataclass
@@ -50,10 +53,12 @@ class Lineage:
 
     nodes: dict[str, Node] = field(default_factory=dict)
     edges: list[tuple[str, str]] = field(default_factory=list)
+    edge_style: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    """graphviz attributes of some edges (the observed picture marks its differences)."""
 
-    def add(self, node_id: str, kind: str, label: str, domain: str) -> str:
+    def add(self, node_id: str, kind: str, label: str, domain: str, layer: str = UNDECLARED) -> str:
         """Add a node (idempotent) and return its id."""
-        self.nodes.setdefault(node_id, Node(kind, label, domain))
+        self.nodes.setdefault(node_id, Node(kind, label, domain, layer))
         return node_id
 
     def link(self, src: str, dst: str) -> None:
@@ -72,6 +77,7 @@ class Lineage:
         out = Lineage()
         out.nodes = {n: node for n, node in self.nodes.items() if n in keep}
         out.edges = [(a, b) for a, b in self.edges if a in keep and b in keep and (a in own or b in own)]
+        out.edge_style = {e: s for e, s in self.edge_style.items() if e in out.edges}
         return out
 
 
@@ -90,15 +96,15 @@ def _declare(graph: Lineage, domain: Domain, table_owner: dict[str, str]) -> Non
         layer, table = key.split(".", 1)
         table_owner[table] = key
         if layer != "marts":  # marts are dbt models: drawn from the dbt files
-            graph.add(_table_id(layer, table), "table", key, name)
+            graph.add(_table_id(layer, table), "table", key, name, layer)
     if domain.event is not None:
         topic = graph.add(
-            f"topic_{_slug(domain.event.topic)}", "topic", f"Pub/Sub {domain.event.topic}", name
+            f"topic_{_slug(domain.event.topic)}", "topic", f"Pub/Sub {domain.event.topic}", name, "pubsub"
         )
         raw = _table_id("raw", domain.event.raw_table)
         graph.link(topic, raw)
         for job in domain.spark_jobs:
-            node = graph.add(f"job_{_slug(job)}", "job", f"Spark {job}", name)
+            node = graph.add(f"job_{_slug(job)}", "job", f"Spark {job}", name, "spark")
             graph.link(raw, node)
             for written in (domain.staging, domain.rejects):
                 if written is not None:
@@ -114,15 +120,21 @@ def _dbt_nodes(graph: Lineage, dbt_dir: Path, domains: dict[str, Domain]) -> dic
                 continue
             parts = path.relative_to(dbt_dir / folder).parts
             owner = parts[0] if len(parts) > 1 and parts[0] in domains else UNDECLARED
+            marts = domains[owner].marts if owner in domains else {}
             text = path.read_text(encoding="utf-8")
             if folder == "models" and path.suffix == ".sql":
-                nodes[path.stem] = graph.add(f"model_{_slug(path.stem)}", "model", f"dbt {path.stem}", owner)
+                layer = "marts" if path.stem in marts else "dbt"
+                nodes[path.stem] = graph.add(
+                    f"model_{_slug(path.stem)}", "model", f"dbt {path.stem}", owner, layer
+                )
             elif folder == "snapshots":
                 names = _SNAPSHOT_BLOCK.findall(text) if path.suffix == ".sql" else []
                 if path.suffix != ".sql" and re.search(r"^snapshots:", text, re.MULTILINE):
                     names = _SNAPSHOT_YAML_NAME.findall(text)
                 for snap in names:
-                    nodes[snap] = graph.add(f"model_{_slug(snap)}", "model", f"dbt snapshot {snap}", owner)
+                    nodes[snap] = graph.add(
+                        f"model_{_slug(snap)}", "model", f"dbt snapshot {snap}", owner, "dbt"
+                    )
     return nodes
 
 
@@ -172,7 +184,7 @@ def build_lineage(files: Path) -> Lineage:
     _dbt_edges(graph, files / "dbt", models, table_owner)
     for domain in domains.values():
         for suite, spec in domain.gx_suites.items():
-            node = graph.add(f"suite_{_slug(suite)}", "suite", f"GX {suite}", domain.domain)
+            node = graph.add(f"suite_{_slug(suite)}", "suite", f"GX {suite}", domain.domain, "gx")
             source = models.get(spec.table) if spec.layer == "marts" else _table_id(spec.layer, spec.table)
             if source is not None and source in graph.nodes:
                 graph.link(source, node)
@@ -199,62 +211,70 @@ def to_mermaid(graph: Lineage) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _layers(graph: Lineage) -> dict[str, int]:
-    """Column of each node: the longest path from a node with no inputs (the graph is a DAG)."""
-    layer = dict.fromkeys(graph.nodes, 0)
-    for _ in range(len(graph.nodes)):
-        changed = False
-        for a, b in graph.edges:
-            if layer[b] < layer[a] + 1:
-                layer[b] = layer[a] + 1
-                changed = True
-        if not changed:
-            break
-    return layer
+LAYERS: dict[str, str] = {
+    # layer -> cluster title, in the order the data flows
+    "pubsub": "Pub/Sub",
+    "raw": "raw",
+    "spark": "Spark",
+    "staging": "staging",
+    "dbt": "dbt models",
+    "marts": "marts",
+    "gx": "GX",
+    UNDECLARED: "undeclared",
+}
+_DOT_SHAPE = {
+    "topic": "parallelogram",
+    "table": "cylinder",
+    "job": "component",
+    "model": "box",
+    "suite": "hexagon",
+}
 
 
-def to_svg(graph: Lineage) -> str:
-    """The graph as a standalone SVG, laid out left to right in columns, rows grouped by domain."""
-    box_w, box_h, gap_x, gap_y, pad = 190, 44, 70, 22, 20
-    layer = _layers(graph)
-    order = {d: i for i, d in enumerate(graph.domains())}
-    columns: dict[int, list[str]] = {}
-    for node in sorted(graph.nodes, key=lambda n: order[graph.nodes[n].domain]):
-        columns.setdefault(layer[node], []).append(node)
-    height_rows = max((len(c) for c in columns.values()), default=1)
-    width = pad * 2 + len(columns) * box_w + (len(columns) - 1) * gap_x
-    height = pad * 2 + height_rows * box_h + (height_rows - 1) * gap_y
-    pos: dict[str, tuple[int, int]] = {}
-    for col, nodes in sorted(columns.items()):
-        offset = (height - (len(nodes) * box_h + (len(nodes) - 1) * gap_y)) // 2
-        for row, node in enumerate(nodes):
-            pos[node] = (pad + col * (box_w + gap_x), offset + row * (box_h + gap_y))
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" font-size="13">',
-        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
-        'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>',
-        f'<rect width="{width}" height="{height}" fill="white"/>',
-    ]
-    for a, b in graph.edges:
-        (ax, ay), (bx, by) = pos[a], pos[b]
-        x1, y1, x2, y2 = ax + box_w, ay + box_h // 2, bx, by + box_h // 2
-        mid = (x1 + x2) // 2
-        out.append(
-            f'<path d="M {x1} {y1} C {mid} {y1}, {mid} {y2}, {x2} {y2}" fill="none" stroke="#555" '
-            'stroke-width="1.4" marker-end="url(#arrow)"/>'
-        )
-    for node_id, box in graph.nodes.items():
-        x, y = pos[node_id]
-        fill, stroke = KIND_STYLE.get(box.kind, ("#eee", "#333"))
-        out.append(
-            f"<g><title>{escape(box.domain)}: {escape(box.kind)} {escape(box.label)}</title>"
-            f'<rect x="{x}" y="{y}" width="{box_w}" height="{box_h}" rx="8" fill="{fill}" stroke="{stroke}" '
-            f'stroke-width="1.5"/><text x="{x + box_w // 2}" y="{y + box_h // 2 + 5}" text-anchor="middle">'
-            f"{escape(box.label)}</text></g>"
-        )
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
+def to_dot(graph: Lineage, title: str = "") -> Any:
+    """The graph as a graphviz `Digraph`, left to right, one cluster per layer (see LAYERS)."""
+    import graphviz  # type: ignore[import-untyped]
+
+    dot = graphviz.Digraph(name="lineage", graph_attr={"rankdir": "LR", "fontname": "Helvetica"})
+    dot.attr("node", fontname="Helvetica", fontsize="11", style="filled")
+    if title:
+        dot.attr(label=title, labelloc="t", fontsize="16")
+    for layer, caption in LAYERS.items():
+        members = [(n, node) for n, node in graph.nodes.items() if node.layer == layer]
+        if not members:
+            continue
+        with dot.subgraph(name=f"cluster_{_slug(layer)}") as cluster:
+            cluster.attr(label=caption, style="rounded,dashed", color="#999999", fontsize="12")
+            for node_id, node in members:
+                fill, stroke = KIND_STYLE.get(node.kind, ("#eeeeee", "#333333"))
+                cluster.node(
+                    node_id,
+                    node.label,
+                    shape=_DOT_SHAPE.get(node.kind, "box"),
+                    fillcolor=fill,
+                    color=stroke,
+                    tooltip=f"{node.domain}: {node.kind} {node.label}",
+                )
+    for a, b, style in _styled_edges(graph):
+        dot.edge(a, b, **style)
+    return dot
+
+
+def _styled_edges(graph: Lineage) -> list[tuple[str, str, dict[str, str]]]:
+    return [(a, b, dict(graph.edge_style.get((a, b), {}))) for a, b in graph.edges]
+
+
+def to_svg(graph: Lineage, title: str = "") -> str:
+    """The graph laid out by graphviz's `dot` as a standalone SVG; ConfigError when `dot` is missing."""
+    import graphviz
+
+    try:
+        svg: bytes = to_dot(graph, title).pipe(format="svg")
+    except graphviz.ExecutableNotFound:
+        raise ConfigError(
+            "graphviz's `dot` is not on PATH: install the Debian package graphviz (apt-get install graphviz)"
+        ) from None
+    return svg.decode("utf-8")
 
 
 def write_lineage(files: Path, out_dir: Path, name: str = "lineage") -> list[Path]:
@@ -268,6 +288,6 @@ def write_lineage(files: Path, out_dir: Path, name: str = "lineage") -> list[Pat
     for stem, view in views:
         mmd, svg = out_dir / f"{stem}.mmd", out_dir / f"{stem}.svg"
         mmd.write_text(to_mermaid(view), encoding="utf-8")
-        svg.write_text(to_svg(view), encoding="utf-8")
+        svg.write_text(to_svg(view, stem), encoding="utf-8")
         written += [mmd, svg]
     return written

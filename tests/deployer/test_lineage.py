@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from deployer.lineage import UNDECLARED, build_lineage, to_mermaid, write_lineage
+from deployer.lineage import LAYERS, UNDECLARED, build_lineage, to_mermaid, to_svg, write_lineage
 from platform_model import REPO_ROOT
 from platform_model.errors import ConfigError
+
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 def _tree(root: Path) -> Path:
@@ -87,8 +89,8 @@ def test_writes_one_picture_per_domain_and_one_for_the_platform(tmp_path: Path) 
     text = (tmp_path / "out" / "lineage.mmd").read_text()
     assert text.startswith("flowchart LR\n") and 'subgraph d_revenue["revenue"]' in text
     root = ET.fromstring((tmp_path / "out" / "lineage.svg").read_text())
-    labels = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
-    assert len(labels) == len(build_lineage(tmp_path / "src").nodes)
+    drawn = [g for g in root.iter(f"{SVG}g") if g.get("class") == "node"]
+    assert len(drawn) == len(build_lineage(tmp_path / "src").nodes)
     revenue = (tmp_path / "out" / "lineage-revenue.mmd").read_text()
     assert "model_fct_revenue_by_segment" in revenue and "model_dim_customers" in revenue
     assert "topic_orders_events" not in revenue  # not a neighbour of the revenue domain
@@ -111,3 +113,54 @@ def test_broken_domain_file_names_the_file(tmp_path: Path) -> None:
     (root / "domains" / "orders.yaml").write_text("domain: orders\nversion: x\n")
     with pytest.raises(ConfigError, match=r"orders\.yaml: "):
         build_lineage(root)
+
+
+def _clusters(svg: str) -> dict[str, set[str]]:
+    """cluster caption -> the labels of the nodes drawn inside its box (graphviz's own SVG)."""
+    root = ET.fromstring(svg)
+    groups = list(root.iter(f"{SVG}g"))
+    boxes: dict[str, tuple[float, float, float, float]] = {}
+    for g in groups:
+        if g.get("class") == "cluster":
+            caption = "".join(g.find(f"{SVG}text").itertext())  # type: ignore[union-attr]
+            points = [
+                float(v)
+                for v in g.find(f"{SVG}path")
+                .get("d", "")
+                .replace("M", " ")
+                .replace(  # type: ignore[union-attr]
+                    "C", " "
+                )
+                .replace(",", " ")
+                .split()
+            ]
+            xs, ys = points[0::2], points[1::2]
+            boxes[caption] = (min(xs), max(xs), min(ys), max(ys))
+    inside: dict[str, set[str]] = {c: set() for c in boxes}
+    for g in groups:
+        if g.get("class") == "node":
+            text = next(g.iter(f"{SVG}text"))  # under the tooltip's <a>
+            x, y = float(text.get("x", 0)), float(text.get("y", 0))  # type: ignore[union-attr]
+            for caption, (x0, x1, y0, y1) in boxes.items():
+                if x0 <= x <= x1 and y0 <= y <= y1:
+                    inside[caption].add("".join(text.itertext()))  # type: ignore[union-attr]
+    return inside
+
+
+def test_graphviz_draws_one_cluster_per_layer(tmp_path: Path) -> None:
+    graph = build_lineage(_tree(tmp_path))
+    clusters = _clusters(to_svg(graph))
+    assert set(clusters) == {"Pub/Sub", "raw", "Spark", "staging", "dbt models", "marts", "GX"}
+    assert set(clusters) <= set(LAYERS.values())
+    assert clusters["Pub/Sub"] == {"Pub/Sub orders-events", "Pub/Sub customers-events"}
+    assert clusters["raw"] == {"raw.orders_events", "raw.customers_events"}
+    assert clusters["Spark"] == {"Spark orders_clean", "Spark customers_clean"}
+    assert "dbt stg_orders" in clusters["dbt models"] and "dbt fct_daily_revenue" in clusters["marts"]
+    assert "dbt fct_revenue_by_segment" in clusters["marts"]
+    assert clusters["GX"] == {n.label for n in graph.nodes.values() if n.kind == "suite"}
+
+
+def test_missing_dot_is_one_line_naming_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `dot` there: the real binding fails to find it
+    with pytest.raises(ConfigError, match="install the Debian package graphviz"):
+        to_svg(build_lineage(_tree(tmp_path / "src")))
