@@ -202,6 +202,14 @@ class Plan:
         """Nothing to upload, change or archive."""
         return not self.uploads and not self.archive
 
+    def in_place(self) -> list[tuple[str, str]]:
+        """(bucket, name) of every existing object the promotion overwrites with other content or removes
+        from the DAG folder: what a DAG run in progress could see change under it. New objects (new DAG
+        files, new content-addressed dbt/GX/Spark paths) change nothing a running DAG reads."""
+        found = {(u.bucket, u.name) for u in self.uploads if u.change}
+        found |= {(self.composer_bucket, a.name) for a in self.archive}
+        return sorted(found)
+
     def as_dict(self) -> dict[str, Any]:
         """JSON form (`deployer plan --json`)."""
 

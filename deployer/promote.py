@@ -4,6 +4,8 @@
        a breaking change not covered by a major bump and its migration is refused, nothing written
     1. take the environment's lock (one promotion at a time)
     2. check the approval gate (environments with `promotion.requires_approval`)
+    2b. wait for the DAG runs in progress that the promotion would change files under (`check_runs`),
+       or refuse, naming them, before anything is uploaded (`force` goes on and audits them)
     3. Spark artifacts -> dbt and GX -> runtime config -> DAGs (so no DAG ever points at a missing artifact;
        artifacts are content-addressed and never removed); a DAG the release overwrites with other
        content is first copied to the archive (server-side), and the overwrite is conditioned on the
@@ -23,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-from deployer import approval, audit, lock, log, pause
+from deployer import approval, audit, lock, log, pause, verify
 from deployer.context import Target
 from deployer.identity import Actor
 from deployer.plan import PHASES, ArchiveMove, Plan, Upload, check_contracts, compute, domain_summary
@@ -35,6 +37,8 @@ from platform_model.manifest import COMPONENTS, md5_b64
 
 REPORTS_PREFIX = "deployer/reports/"
 Kind = Literal["promote", "rollback"]
+DEFAULT_WAIT_SECONDS = 300.0
+RUN_POLL_SECONDS = 2.0
 
 
 def _content_type(name: str) -> str:
@@ -183,6 +187,122 @@ def _settle_approval(target: Target, live: Live | None, fresh: approval.Stored |
     return None
 
 
+# -- DAG runs in progress ---------------------------------------------------------------------------
+
+
+def affected_dags(plan: Plan, files: dict[str, list[str]]) -> dict[str, str]:
+    """DAG id -> the first object (`gs://...`) this promotion changes under it, for every DAG whose runs
+    in progress would see the promotion. `files` maps each DAG file of the bucket (`dags/...`) to the DAG
+    ids Airflow parsed from it (`verify.dag_files`).
+
+    Only objects that exist and change count (`Plan.in_place`: overwritten or removed). An overwritten or
+    removed DAG file affects the DAGs Airflow parsed from it. Any other object changed in place may be
+    read by every DAG and affects them all: a module of the shared DAG library or `.airflowignore`, the
+    runtime config beside the DAGs (it names the dbt, GX and Spark paths the tasks read, so a new dbt or
+    GX digest or Spark build reaches running DAGs through it), or a dbt/GX/Spark object repaired in
+    place."""
+    everyone = sorted({dag for ids in files.values() for dag in ids})
+    out: dict[str, str] = {}
+    for bucket, name in plan.in_place():
+        declared = files.get(name) if bucket == plan.composer_bucket else None
+        for dag in declared if declared is not None else everyone:
+            out.setdefault(dag, f"gs://{bucket}/{name}")
+    return out
+
+
+def check_runs(
+    target: Target,
+    plan: Plan,
+    *,
+    wait: float,
+    force: bool,
+    say: Callable[[str], None],
+    refuse: Callable[[str, dict[str, object]], None],
+) -> dict[str, Any]:
+    """Wait (up to `wait` seconds, polling) until no DAG in `affected_dags` has a queued or running run.
+
+    Runs still in progress at the end: `refuse(reason, details)` is called (it raises) unless `force`.
+    Airflow is asked only when the plan changes something in place. On the local platform with no Airflow
+    running there are no runs (said so); an Airflow that is configured but cannot be asked (GCP:
+    Composer's airflow_uri; local: DEPLOYER_AIRFLOW_URL or `deployer airflow start`) is refused unless
+    `force`. Returns the report's `dag_runs`."""
+    if not plan.in_place():
+        return {"checked": False, "note": "nothing changes in place: no DAG run can see this promotion"}
+    env = target.env.name
+    try:
+        api = verify.find_api(target)
+        if api is None:
+            note = f"no Airflow is running for {env}: no DAG runs to wait for"
+            say(note)
+            return {"checked": False, "note": note}
+        active = verify.active_runs(api)
+        affected = affected_dags(plan, verify.dag_files(api)) if active else {}
+        pending = [r for r in active if r.dag_id in affected]
+        waited: list[verify.ActiveRun] = []
+        started = time.monotonic()
+        while pending:
+            for run in pending:
+                if run not in waited:
+                    waited.append(run)
+                    doing = f"waiting up to {wait:g} s for" if wait > 0 else "in progress:"
+                    say(f"{doing} DAG run {run} ({affected[run.dag_id]} changes)")
+            left = wait - (time.monotonic() - started)
+            if left <= 0:
+                break
+            time.sleep(min(RUN_POLL_SECONDS, left))
+            pending = [r for r in verify.active_runs(api) if r.dag_id in affected]
+    except ConfigError as exc:
+        if not force:
+            reason = (
+                f"cannot check the DAG runs of {env} ({exc}); nothing uploaded "
+                "(--force promotes without the check)"
+            )
+            refuse(reason, {"dag_runs_not_checked": str(exc)})
+        say(f"--force: DAG runs not checked ({exc})")
+        return {"checked": False, "note": str(exc), "forced": True}
+    seconds = round(time.monotonic() - started, 1)
+    report: dict[str, Any] = {
+        "checked": True,
+        "affected_dags": sorted(affected),
+        "waited_for": [r.as_dict() for r in waited],
+        "waited_seconds": seconds,
+        "forced_over": [r.as_dict() for r in pending],
+    }
+    if pending and not force:
+        listing = ", ".join(str(r) for r in pending)
+        reason = (
+            f"{len(pending)} DAG run(s) still in progress after waiting {seconds:g} s (--wait {wait:g}) "
+            f"on DAGs this promotion changes: {listing}; nothing uploaded (wait longer, or --force)"
+        )
+        refuse(reason, {"dag_runs": [r.as_dict() for r in pending]})
+    if pending:
+        say(f"--force: promoting while {', '.join(str(r) for r in pending)} in progress")
+    elif waited:
+        say(f"DAG runs finished after {seconds:g} s: promoting")
+    return report
+
+
+def _forced_details(dag_runs: dict[str, Any]) -> dict[str, object]:
+    """What `--force` went over, for the audit entry: the DAG and run ids, or the check it skipped."""
+    details: dict[str, object] = {}
+    if dag_runs.get("forced_over"):
+        details["forced_over_dag_runs"] = dag_runs["forced_over"]
+        details["forced_over_dags"] = sorted({r["dag_id"] for r in dag_runs["forced_over"]})
+    if dag_runs.get("forced"):
+        details["dag_runs_not_checked"] = dag_runs.get("note")
+    return details
+
+
+def _forced_reason(dag_runs: dict[str, Any]) -> str | None:
+    """The audit entry's reason when `--force` went over DAG runs or over a check it could not make."""
+    if dag_runs.get("forced_over"):
+        runs = ", ".join(f"{r['dag_id']} run {r['run_id']}" for r in dag_runs["forced_over"])
+        return f"--force: promoted while DAG runs were in progress: {runs}"
+    if dag_runs.get("forced"):
+        return f"--force: DAG runs not checked ({dag_runs.get('note')})"
+    return None
+
+
 def _files(published: PublishedRelease) -> dict[str, int]:
     return {c: len(published.manifest.component_files(c)) for c in COMPONENTS}
 
@@ -195,11 +315,22 @@ def promote(
     kind: Kind = "promote",
     confirm: Callable[[Plan], bool] | None = None,
     quiet: bool = False,
+    wait: float = DEFAULT_WAIT_SECONDS,
+    force: bool = False,
+    say: Callable[[str], None] = lambda _line: None,
 ) -> dict[str, Any]:
-    """Promote (or roll back to) `release_id`; returns the promotion report. See the module docstring."""
+    """Promote (or roll back to) `release_id`; returns the promotion report. See the module docstring.
+
+    `wait`, `force`: DAG runs in progress on the DAGs the promotion changes (`check_runs`); `say`
+    prints a progress line for people (which runs it waits for)."""
     started_at = utc_now()
     t0 = time.monotonic()
     env = target.env
+    if not 0 <= wait < env.promotion.lock_ttl_seconds:
+        raise ConfigError(
+            f"--wait: {wait:g} is not between 0 and the lock's promotion.lock_ttl_seconds "
+            f"({env.promotion.lock_ttl_seconds}) of {env.name}: the lock would turn stale while waiting"
+        )
     store = ReleaseStore(target.gcs, target.store)
     # Local platform: the buckets must exist before a refusal can be audited.
     target.ensure_buckets(target.artifacts, target.composer)
@@ -254,7 +385,29 @@ def promote(
         state, generation = read_state(target.gcs, target.artifacts, env.name)
         fresh = gate(target, state, published, kind, actor)
         plan = compute(target, store, published, state, contracts=contracts, enforce_contracts=enforce)
-        phases: dict[str, float] = {"archive": 0.0}
+
+        def refuse(reason: str, details: dict[str, object]) -> None:
+            audit.try_append(
+                target.gcs,
+                target.artifacts,
+                actor,
+                kind,
+                env.name,
+                "refused",
+                release=release_id,
+                digest=published.digest,
+                reason=reason,
+                details=details,
+            )
+            raise Refused(reason)
+
+        def tell(line: str) -> None:
+            log.event("dag_runs", env=env.name, release=release_id, message=line)
+            say(line)
+
+        p0 = time.monotonic()
+        dag_runs = check_runs(target, plan, wait=wait, force=force, say=tell, refuse=refuse)
+        phases: dict[str, float] = {"archive": 0.0, "dag_runs": round(time.monotonic() - p0, 3)}
         upload = _upload(store, published, plan)
         copied = 0
         for phase in PHASES:
@@ -362,6 +515,7 @@ def promote(
             },
             "archive": [a.archive_name for a in plan.archive],
             "archived_overwritten": sum(1 for a in plan.archive if a.overwritten),
+            "dag_runs": dag_runs,
         }
         report["counters"] = target.gcs.counters.as_dict()
         if outcome == "ok":
@@ -386,12 +540,14 @@ def promote(
             outcome,
             release=release_id,
             digest=published.digest,
+            reason=_forced_reason(dag_runs),
             details={
                 "uploaded": report["uploaded"],
                 "archived": report["archived"],
                 "approval": approval_id,
                 "approved_by": approved_by,
                 "previous_release": report["previous_release"],
+                **_forced_details(dag_runs),
             },
         )
         pause.point("before-unlock")

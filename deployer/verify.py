@@ -65,11 +65,15 @@ class AirflowApi:
             reason = getattr(exc, "reason", exc)
             raise ConfigError(f"Airflow API at {self.base} is unreachable: {reason}") from None
 
-    def pages(self, path: str, key: str, params: dict[str, str] | None = None) -> list[dict[str, Any]]:
-        """Every item of a paged collection (`limit`/`offset`)."""
+    def pages(
+        self, path: str, key: str, params: dict[str, str | list[str]] | None = None
+    ) -> list[dict[str, Any]]:
+        """Every item of a paged collection (`limit`/`offset`); a list value repeats its parameter."""
         items: list[dict[str, Any]] = []
         while True:
-            query = urllib.parse.urlencode({**(params or {}), "limit": PAGE, "offset": len(items)})
+            query = urllib.parse.urlencode(
+                {**(params or {}), "limit": str(PAGE), "offset": str(len(items))}, doseq=True
+            )
             answer = self.call("GET", f"{path}?{query}")
             batch = list(answer.get(key) or [])
             items.extend(batch)
@@ -127,6 +131,18 @@ def _google_auth(credentials: Any) -> Callable[[], dict[str, str]]:
 
 def api_for(target: Target) -> AirflowApi:
     """The Airflow API of the target's environment (see the module docstring)."""
+    api = find_api(target)
+    if api is None:
+        name = target.env.name
+        raise ConfigError(
+            f"no Airflow is running for {name} (start one: deployer airflow start --env {name})"
+        )
+    return api
+
+
+def find_api(target: Target) -> AirflowApi | None:
+    """`api_for`, but None on the local platform when no Airflow is configured or running for the
+    environment (no `DEPLOYER_AIRFLOW_URL`, no live `deployer airflow start`): then it has no DAG runs."""
     env = target.env
     if env.platform == "gcp":
         return AirflowApi(composer_airflow_uri(target), _google_auth(target.credentials))
@@ -139,10 +155,51 @@ def api_for(target: Target) -> AirflowApi:
         return AirflowApi(url, _token_auth(url, user, password))
     running = airflow_local.read_running(env.name)
     if running is None:
-        raise ConfigError(
-            f"no Airflow is running for {env.name} (start one: deployer airflow start --env {env.name})"
-        )
+        return None
     return AirflowApi(running.url, _token_auth(running.url, running.user, running.password))
+
+
+# -- DAG runs in progress (run-aware promotion) ---------------------------------------------------------
+
+ACTIVE_STATES = ("queued", "running")
+
+
+@dataclass(frozen=True)
+class ActiveRun:
+    """A DAG run Airflow has queued or running."""
+
+    dag_id: str
+    run_id: str
+    state: str
+
+    def __str__(self) -> str:
+        return f"{self.dag_id} run {self.run_id} ({self.state})"
+
+    def as_dict(self) -> dict[str, str]:
+        """JSON form (reports and audit entries)."""
+        return {"dag_id": self.dag_id, "run_id": self.run_id, "state": self.state}
+
+
+def active_runs(api: AirflowApi) -> list[ActiveRun]:
+    """Every queued or running DAG run, of every DAG (`GET /api/v2/dags/~/dagRuns?state=...`)."""
+    items = api.pages("/api/v2/dags/~/dagRuns", "dag_runs", {"state": list(ACTIVE_STATES)})
+    runs = {
+        ActiveRun(str(r["dag_id"]), str(r["dag_run_id"]), str(r.get("state")))
+        for r in items
+        if r.get("state") in ACTIVE_STATES
+    }
+    return sorted(runs, key=lambda r: (r.dag_id, r.run_id))
+
+
+def dag_files(api: AirflowApi) -> dict[str, list[str]]:
+    """Bucket path (`dags/<file>`) -> the ids of the DAGs Airflow parsed from that file (stale ones too:
+    a DAG whose file went stale can still have runs)."""
+    files: dict[str, list[str]] = {}
+    for dag in api.pages("/api/v2/dags", "dags", {"exclude_stale": "false"}):
+        rel = str(dag.get("relative_fileloc") or "").replace("\\", "/").lstrip("/")
+        if rel:
+            files.setdefault(f"dags/{rel}", []).append(str(dag["dag_id"]))
+    return {path: sorted(ids) for path, ids in files.items()}
 
 
 # -- what the release declares ------------------------------------------------------------------------

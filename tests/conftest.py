@@ -145,6 +145,9 @@ def deployer_env(gcs_emulator: Emulator, tmp_path: Path, monkeypatch: pytest.Mon
             monkeypatch.setenv(key, value)
     monkeypatch.delenv("DEPLOYER_ENV", raising=False)
     monkeypatch.delenv("DEPLOYER_TEST_PAUSE_AT", raising=False)
+    # A `deployer airflow start` of this machine (.gen/airflow/) is not the tests' Airflow: promote
+    # would ask it for DAG runs.
+    monkeypatch.setenv("DEPLOYER_AIRFLOW_STATE_DIR", str(tmp_path / "airflow-state"))
     return result
 
 

@@ -81,6 +81,41 @@ def _confirm(json_out: bool) -> Any:
     return ask
 
 
+# Kept in step with deployer.promote.DEFAULT_WAIT_SECONDS (not imported here: the module is heavy).
+WaitOption = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        help=(
+            "Seconds to wait for queued or running DAG runs of the DAGs this promotion changes (their DAG "
+            "file, or for every DAG the shared DAG library, the runtime config or data changed in place); "
+            "still running after that: refused (exit 1), naming DAG and run ids, nothing uploaded. "
+            "0: do not wait. On local with no Airflow running there are no runs (said so); an Airflow "
+            "API that cannot be reached (GCP: Composer's) is refused unless --force."
+        ),
+    ),
+]
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Promote even over DAG runs in progress (or an unreachable Airflow API); the audit entry "
+        "records the DAG and run ids.",
+    ),
+]
+
+
+def _say() -> Any:
+    """Progress lines of the DAG-run check, on stderr (stdout stays one JSON object with --json)."""
+    from deployer import log
+
+    def say(line: str) -> None:
+        if not log.is_json():
+            typer.echo(line, err=True)
+
+    return say
+
+
 def _needs_yes(yes: bool, what: str) -> None:
     if not yes and not sys.stdin.isatty():
         raise Refused(f"{what} asks for confirmation and stdin is not a terminal: pass --yes")
@@ -145,8 +180,11 @@ def register(app: typer.Typer) -> None:
         yes: YesOption = False,
         as_name: AsOption = None,
         json_out: JsonOption = False,
+        wait: WaitOption = 300.0,
+        force: ForceOption = False,
     ) -> None:
-        """Promote a published RELEASE into ENV: artifacts, dbt and GX, runtime config, then DAGs."""
+        """Promote a published RELEASE into ENV: artifacts, dbt and GX, runtime config, then DAGs.
+        Waits first for DAG runs in progress on the DAGs it changes (--wait, --force)."""
         from deployer import identity
         from deployer.context import load_env, open_target
         from deployer.promote import promote as run
@@ -165,6 +203,9 @@ def register(app: typer.Typer) -> None:
             kind="promote",
             confirm=None if yes else _confirm(json_out),
             quiet=json_out,
+            wait=wait,
+            force=force,
+            say=_say(),
         )
         emit_json(report) if json_out else _print_report(report)
 
@@ -178,10 +219,12 @@ def register(app: typer.Typer) -> None:
         yes: YesOption = False,
         as_name: AsOption = None,
         json_out: JsonOption = False,
+        wait: WaitOption = 300.0,
+        force: ForceOption = False,
     ) -> None:
         """Re-promote the previous (or a named) release that was live in ENV. Needs no new approval: that
         release was approved when it first went live, and the store's manifest must still have the digest
-        recorded then."""
+        recorded then. Like promote, it waits for DAG runs in progress on the DAGs it changes."""
         from deployer import identity
         from deployer.context import load_env, open_target
         from deployer.promote import promote as run
@@ -202,7 +245,15 @@ def register(app: typer.Typer) -> None:
             to = previous.release
         _check_rollback_digest(target, state, to, actor)
         report = run(
-            target, to, actor, kind="rollback", confirm=None if yes else _confirm(json_out), quiet=json_out
+            target,
+            to,
+            actor,
+            kind="rollback",
+            confirm=None if yes else _confirm(json_out),
+            quiet=json_out,
+            wait=wait,
+            force=force,
+            say=_say(),
         )
         emit_json(report) if json_out else _print_report(report)
 

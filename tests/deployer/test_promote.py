@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
+from deployer.airflow_local import STATE_DIR_ENV
+from deployer.promote import DEFAULT_WAIT_SECONDS
+from deployer.verify import PASSWORD_ENV, URL_ENV
 from platform_model.domain import load_domains
 from platform_model.environment import ENVIRONMENTS_DIR
 from platform_model.manifest import parse_manifest
@@ -368,3 +372,64 @@ def test_json_logs(env_with_releases: DeployerEnv, releases: Releases) -> None:
 def test_every_command_has_help(command: list[str]) -> None:
     result = cli(*command, "--help")
     assert result.code == 0 and "Usage" in result.out
+
+
+# -- DAG runs in progress (the runs themselves: tests/deployer/test_run_aware.py, against the real Airflow)
+
+
+def test_local_without_airflow_has_no_runs_and_says_so(
+    env_with_releases: DeployerEnv, releases: Releases, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path / "no-airflow"))  # no `deployer airflow start` here
+    monkeypatch.delenv(URL_ENV, raising=False)
+    publish(releases.a, releases.b)
+    first = cli("promote", "--env", "local", "--release", releases.a, "--yes", "--json")
+    assert first.code == 0, first.err
+    # Nothing existed: no run could see the first promotion, and Airflow is not even looked for.
+    assert first.json()["dag_runs"]["checked"] is False and "no Airflow" not in first.err
+    second = cli("promote", "--env", "local", "--release", releases.b, "--yes", "--json")
+    assert second.code == 0, second.err
+    assert "no Airflow is running for local: no DAG runs to wait for" in second.err
+    assert second.json()["dag_runs"] == {
+        "checked": False,
+        "note": "no Airflow is running for local: no DAG runs to wait for",
+    }
+
+
+def test_an_airflow_that_cannot_be_asked_refuses_unless_forced(
+    env_with_releases: DeployerEnv, releases: Releases, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deployer.emulator import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv(URL_ENV, url)
+    monkeypatch.setenv(PASSWORD_ENV, "x")  # pragma: allowlist secret
+    publish(releases.a, releases.b)
+    promote(releases.a)  # a first promotion changes nothing in place: Airflow is not asked
+    buckets = env_with_releases.buckets("local")
+    before = env_with_releases.snapshot(buckets["composer"])
+    line = one_line_error(cli("promote", "--env", "local", "--release", releases.b, "--yes"), code=1)
+    assert f"cannot check the DAG runs of local (Airflow API at {url} is unreachable" in line
+    assert "nothing uploaded (--force promotes without the check)" in line
+    assert env_with_releases.snapshot(buckets["composer"]) == before
+    refused = cli("audit", "--env", "local", "--json").json()["entries"][-1]
+    assert (refused["action"], refused["outcome"], refused["release"]) == ("promote", "refused", releases.b)
+    assert url in refused["details"]["dag_runs_not_checked"]
+
+    forced = promote(releases.b, "local", "--force")
+    assert forced["outcome"] == "ok" and forced["dag_runs"]["forced"] is True
+    entry = cli("audit", "--env", "local", "--json").json()["entries"][-1]
+    assert (entry["outcome"], entry["release"]) == ("ok", releases.b)
+    assert entry["reason"].startswith("--force: DAG runs not checked (Airflow API at ")
+    assert url in entry["details"]["dag_runs_not_checked"]
+
+
+def test_wait_is_bounded_by_the_lock(env_with_releases: DeployerEnv, releases: Releases) -> None:
+    publish(releases.a)
+    for bad in ("-1", "1800"):
+        line = one_line_error(
+            cli("promote", "--env", "local", "--release", releases.a, "--yes", "--wait", bad)
+        )
+        assert line.startswith(f"error: --wait: {bad} is not between 0 and the lock's promotion.lock_ttl")
+    help_text = cli("promote", "--help").out
+    assert "--wait" in help_text and "--force" in help_text and str(int(DEFAULT_WAIT_SECONDS)) in help_text
