@@ -13,6 +13,11 @@ Facts this module relies on (Airflow 3.1):
 - `--skip-serve-logs` on scheduler and triggerer: their log servers bind every interface; the API
   server reads the task logs from the shared local folder instead.
 - The simple auth manager with one known admin: the passwords file is written before the start.
+- Development mode, as Databricks bundles have it: time-based schedules do not fire here (a cluster
+  policy in `$AIRFLOW_HOME/config/airflow_local_settings.py` gives every periodic DAG the None
+  timetable). A daily DAG's `catchup` would otherwise start backfilling from its start date the moment
+  it is parsed; runs happen when triggered (UI, REST API) or, for DAGs scheduled on assets, when their
+  input assets are updated.
 
 `deployer airflow start|stop|status --env local` runs one in the background (`serve` below) with a
 state file under `.gen/airflow/`, which `deployer verify` reads to find the API.
@@ -50,6 +55,17 @@ SYNC_PREFIXES = ("dags/", "data/")
 STATE_DIR_ENV = "DEPLOYER_AIRFLOW_STATE_DIR"
 DEFAULT_STATE_DIR = REPO_ROOT / ".gen" / "airflow"
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+LOCAL_SETTINGS = '''"""Development mode of the local Airflow (written by deployer/airflow_local.py)."""
+
+from airflow.timetables.simple import NullTimetable
+
+
+def dag_policy(dag):
+    """Time-based schedules do not fire locally: runs are triggered, or started by asset events."""
+    if dag.timetable.periodic:
+        dag.timetable = NullTimetable()
+        dag.catchup = False
+'''
 
 
 def state_file(env_name: str) -> Path:
@@ -215,6 +231,8 @@ class LocalAirflow:
         self.dags_folder.mkdir(parents=True, exist_ok=True)
         (self.bucket_root / "data").mkdir(parents=True, exist_ok=True)
         (self.home / "passwords.json").write_text(json.dumps({ADMIN_USER: self.password}) + "\n")
+        (self.home / "config").mkdir(exist_ok=True)  # on every Airflow process's sys.path
+        (self.home / "config" / "airflow_local_settings.py").write_text(LOCAL_SETTINGS)
         env = self.environ()
         binary = airflow_binary()
         try:
@@ -551,3 +569,125 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# -- the UI, seen by a browser ----------------------------------------------------------------------
+
+
+class _DevTools:
+    """The Chrome DevTools protocol over `--remote-debugging-pipe` (fd 3 in, fd 4 out of the browser)."""
+
+    def __init__(self, send_fd: int, recv_fd: int) -> None:
+        self.send_fd = send_fd
+        self.recv_fd = recv_fd
+        self.next_id = 0
+        self.buffer = b""
+
+    def call(self, method: str, params: dict[str, Any] | None = None, session: str | None = None) -> Any:
+        """Send one command and return its result (events in between are skipped)."""
+        import select
+
+        self.next_id += 1
+        message: dict[str, Any] = {"id": self.next_id, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = session
+        os.write(self.send_fd, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + 60
+        while True:
+            while b"\0" in self.buffer:
+                raw, self.buffer = self.buffer.split(b"\0", 1)
+                answer = json.loads(raw)
+                if answer.get("id") == self.next_id:
+                    if "error" in answer:
+                        raise ConfigError(f"chromium: {method} failed: {answer['error'].get('message')}")
+                    return answer.get("result", {})
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.recv_fd], [], [], left)[0]:
+                raise ConfigError(f"chromium did not answer {method} within 60 s")
+            chunk = os.read(self.recv_fd, 1 << 20)
+            if not chunk:
+                raise ConfigError(f"chromium exited while waiting for {method}")
+            self.buffer += chunk
+
+
+def _above_four(fd: int) -> int:
+    """`fd` moved to a number above 4, so that the shell moving it to 3 or 4 cannot clobber another."""
+    import fcntl
+
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return moved
+
+
+def ui_snapshot(
+    base: str, token: str, path: str, wait_for: list[str], png: Path, dom: Path, timeout: float = 120.0
+) -> float:
+    """Open `base + path` in headless Chromium (Debian's `chromium`) logged in with `token` (the API
+    server's `_token` cookie, as its login sets it), wait until the rendered page shows every string of
+    `wait_for`, then save a PNG screenshot and the rendered DOM. Returns the seconds it took to render."""
+    import base64
+
+    binary = shutil.which("chromium")
+    if binary is None:
+        raise ConfigError("no `chromium` on PATH (Debian package chromium: run `make .tools/.debian.stamp`)")
+    profile = Path(tempfile.mkdtemp(prefix="chromium-"))
+    to_browser, from_us = os.pipe()
+    to_us, from_browser = os.pipe()
+    to_browser, from_browser = _above_four(to_browser), _above_four(from_browser)
+
+    args = [binary, "--headless", "--remote-debugging-pipe", f"--user-data-dir={profile}", "--disable-gpu"]
+    args += ["--no-first-run", "--no-default-browser-check", "--hide-scrollbars", "--mute-audio"]
+    if os.geteuid() == 0:
+        args.append("--no-sandbox")  # Chromium refuses to start its sandbox as root
+    # The protocol's descriptors are 3 (commands in) and 4 (answers out): bash moves them there.
+    moves = f'exec "$0" "$@" 3<&{to_browser} 4>&{from_browser} {to_browser}<&- {from_browser}>&-'
+    browser = subprocess.Popen(
+        ["/bin/bash", "-c", moves, *args, "about:blank"],  # dash takes one-digit descriptors only
+        pass_fds=(to_browser, from_browser),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    os.close(to_browser)
+    os.close(from_browser)
+    started = time.monotonic()
+    try:
+        tools = _DevTools(from_us, to_us)
+        target = tools.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = tools.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        cookie = {"name": "_token", "value": token, "url": base, "path": "/", "httpOnly": True}
+        tools.call("Network.setCookie", cookie, session)
+        metrics = {"width": 1440, "height": 1200, "deviceScaleFactor": 1, "mobile": False}
+        tools.call("Emulation.setDeviceMetricsOverride", metrics, session)
+        tools.call("Page.navigate", {"url": base.rstrip("/") + path}, session)
+        deadline = time.monotonic() + timeout
+        text, missing = "", list(wait_for)
+        while missing:
+            if time.monotonic() > deadline:
+                raise ConfigError(f"{base}{path} did not show {', '.join(missing)} within {timeout:.0f}s")
+            time.sleep(0.5)
+            expression = "document.body ? document.body.innerText : ''"
+            params = {"expression": expression, "returnByValue": True}
+            answer = tools.call("Runtime.evaluate", params, session)
+            text = str(answer.get("result", {}).get("value") or "")
+            missing = [w for w in wait_for if w not in text]
+        rendered = time.monotonic() - started
+        time.sleep(1.0)  # let the last fetches paint (icons, counts) before the picture
+        shot = tools.call("Page.captureScreenshot", {"format": "png"}, session)
+        png.write_bytes(base64.b64decode(shot["data"]))
+        html = tools.call(
+            "Runtime.evaluate",
+            {"expression": "document.documentElement.outerHTML", "returnByValue": True},
+            session,
+        )
+        dom.write_text(str(html["result"]["value"]), encoding="utf-8")
+        with contextlib.suppress(ConfigError, OSError):
+            tools.call("Browser.close")
+        return rendered
+    finally:
+        stop_groups([browser.pid], grace=5)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            browser.wait(timeout=5)
+        os.close(from_us)
+        os.close(to_us)
+        shutil.rmtree(profile, ignore_errors=True)

@@ -1,21 +1,27 @@
 """`make demo`: the whole product on one machine, no cloud account.
 
-Each stage runs the real commands a user would type (the `deployer` CLI, the synth, the policies, the
-Airflow DAG) against a GCS emulator on loopback, and shows what they print. The emulator is stopped at
-the end, also on failure or Ctrl-C. Running the demo twice works: every run starts a fresh emulator
-and rebuilds what it needs.
+Each stage runs the real commands a user would type (the `deployer` CLI, the synth, the policies) against
+a GCS emulator on loopback, and the pipelines on a real Airflow 3 (`deployer airflow start`: API server,
+scheduler, DAG processor, triggerer) fed from the emulated Composer bucket, and shows what they print.
+Airflow and the emulator are stopped at the end, also on failure or Ctrl-C. Running the demo twice
+works: every run starts a fresh emulator and Airflow and rebuilds what it needs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime as dt
 import html
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +41,12 @@ console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 LOCAL_ENV = "local"
 PROD_LIKE_ENV = "local-prod"
 DEMO_DATE = "2026-11-24"
-SAMPLE_DAYS = 2  # two ingest days: the second changes some customer profiles, so dbt's snapshot keeps history
+# One ingest day: each day costs a full round of DAG runs on this machine's scheduler (minutes on two
+# cores); `--days 2` gives dbt's snapshot history (the second day changes some customer profiles).
+SAMPLE_DAYS = 1
+UI_PICTURE = "airflow-dags.png"
+UI_DOM = "airflow-dags.html"
+RUN_TIMEOUT_SECONDS = 900.0
 
 
 def changed_dag() -> str:
@@ -64,6 +75,7 @@ class Demo:
     out: Path
     work: Path
     env: dict[str, str]
+    days: int = SAMPLE_DAYS
     stages: list[Stage] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
 
@@ -183,6 +195,35 @@ def stage_promote(d: Demo) -> str:
     return f"first: {_moved(first)}; again: {_moved(again)}"
 
 
+def stage_airflow(d: Demo) -> str:
+    """Start the real local Airflow, fed from `local`'s Composer bucket (`deployer airflow start`), and
+    wait with `deployer verify` until it runs the promoted release."""
+    d.deployer("airflow", "start", "--env", LOCAL_ENV)
+    running = _running()
+    console.print(f"Airflow UI: {running.url} (loopback only; user {running.user})", markup=False)
+    return f"{running.url}; {_verify(d, d.facts['r1'])}"
+
+
+def _running() -> Any:
+    """The local Airflow as `deployer airflow start` recorded it."""
+    from deployer import airflow_local
+
+    running = airflow_local.read_running(LOCAL_ENV)
+    if running is None:
+        raise DemoError(f"no local Airflow is running ({airflow_local.state_file(LOCAL_ENV)})")
+    return running
+
+
+def _verify(d: Demo, release: str) -> str:
+    """`deployer verify` for `release`; its "live after N s" line (the seconds kept in the facts)."""
+    proc = d.deployer("verify", "--env", LOCAL_ENV, "--release", release, "--timeout", "600")
+    line = next((t for t in proc.stdout.splitlines() if " live in " in t), proc.stdout.strip())
+    found = re.search(r"after (\d+) s", line)
+    if found:
+        d.facts.setdefault("live_seconds", []).append(int(found.group(1)))
+    return line.strip()
+
+
 def _moved(report: dict[str, Any]) -> str:
     figures = report.get("figures", report)
     return f"{figures.get('uploaded', '?')} uploaded, {figures.get('archived', 0)} archived"
@@ -213,7 +254,7 @@ def stage_change_dag(d: Demo) -> str:
         "promote", "--env", LOCAL_ENV, "--release", d.facts["r2"], "--yes", "--as", "alice"
     )
     d.facts["r2_report"] = report
-    return f"{d.facts['r2']}: {_moved(report)}"
+    return f"{d.facts['r2']}: {_moved(report)}; {_verify(d, d.facts['r2'])}"
 
 
 def stage_drift(d: Demo) -> str:
@@ -278,34 +319,163 @@ def _client(d: Demo) -> Any:
     return Gcs(load_environment(LOCAL_ENV).project, emulator_url=d.env["STORAGE_EMULATOR_HOST"]).client
 
 
-def _download_prefix(bucket: Any, prefix: str, dest: Path) -> int:
-    count = 0
-    for blob in bucket.list_blobs(prefix=prefix):
-        target = dest / blob.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        blob.download_to_filename(str(target))
-        count += 1
-    return count
+def _api(d: Demo, method: str, path: str, body: Any = None) -> Any:
+    """One call on the local Airflow's REST API, as its admin (a JWT from the simple auth manager)."""
+    from deployer import airflow_local
+
+    running = _running()
+    if "token" not in d.facts:
+        d.facts["token"] = airflow_local.fetch_token(running.url, running.user, running.password)
+    headers = {"Authorization": f"Bearer {d.facts['token']}"}
+    return airflow_local.call_json(running.url, method, path, body, headers)
+
+
+def _sample_rss(d: Demo) -> None:
+    """The Airflow's resident memory now (every process under `deployer airflow start`), peak kept."""
+    from deployer import airflow_local
+
+    running = airflow_local.read_running(LOCAL_ENV)
+    if running is not None:
+        now = airflow_local.process_tree_rss_kib([running.pid])
+        d.facts["peak_rss_kib"] = max(d.facts.get("peak_rss_kib", 0), now)
+
+
+def _runtime_config() -> dict[str, Any]:
+    """The runtime config the Airflow runs (its DAGs folder, as synced from the bucket)."""
+    from composer.local_run import RUNTIME_CONFIG_NAME
+
+    folder = Path(_running().home) / "gcs" / "dags"
+    return dict(json.loads((folder / RUNTIME_CONFIG_NAME).read_text(encoding="utf-8")))
+
+
+def _run_path(dag_id: str, run_id: str) -> str:
+    return f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}"
+
+
+def _wait_run(d: Demo, dag_id: str, run_id: str) -> dict[str, Any]:
+    """Poll a DAG run until the scheduler ends it; the run as the API gives it."""
+    deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+    while True:
+        run = dict(_api(d, "GET", _run_path(dag_id, run_id)))
+        if run["state"] in ("success", "failed"):
+            return run
+        if time.monotonic() > deadline:
+            raise DemoError(f"{dag_id} run {run_id} still {run['state']} after {RUN_TIMEOUT_SECONDS:.0f}s")
+        _sample_rss(d)
+        time.sleep(2)
+
+
+def _wait_asset_run(d: Demo, dag_id: str, seen: set[str]) -> str:
+    """The id of the next run the scheduler started for `dag_id` from asset events (not in `seen`)."""
+    deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        runs = _api(d, "GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]
+        new = [r for r in runs if r["run_type"] == "asset_triggered" and r["dag_run_id"] not in seen]
+        if new:
+            seen.add(new[0]["dag_run_id"])
+            return str(new[0]["dag_run_id"])
+        _sample_rss(d)
+        time.sleep(2)
+    raise DemoError(
+        f"the scheduler started no {dag_id} run from its input assets within {RUN_TIMEOUT_SECONDS:.0f}s"
+    )
+
+
+def _seconds(run: dict[str, Any]) -> float:
+    start, end = run.get("start_date"), run.get("end_date")
+    if not start or not end:
+        return 0.0
+    return (dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(start)).total_seconds()
+
+
+def _result(d: Demo, dag_id: str, run: dict[str, Any], day: str) -> Any:
+    """A run as the scheduler recorded it: task states (task instances API), the structured lines its
+    tasks logged (task logs API) and the asset events it emitted (assets API)."""
+    from composer.local_run import RunResult, parse_events
+
+    path = _run_path(dag_id, run["dag_run_id"])
+    tasks = _api(d, "GET", f"{path}/taskInstances?limit=100")["task_instances"]
+    tasks.sort(key=lambda t: t.get("start_date") or "")
+    lines: list[str] = []
+    for task in tasks:
+        if not task.get("try_number"):
+            continue
+        log = _api(
+            d, "GET", f"{path}/taskInstances/{task['task_id']}/logs/{task['try_number']}?full_content=true"
+        )
+        for item in log.get("content") or []:
+            lines.append(str(item.get("event", "")) if isinstance(item, dict) else str(item))
+    query = urllib.parse.urlencode(
+        {"source_dag_id": dag_id, "source_run_id": run["dag_run_id"], "limit": 100}
+    )
+    emitted = _api(d, "GET", f"/api/v2/assets/events?{query}")["asset_events"]
+    return RunResult(
+        dag_id=dag_id,
+        logical_date=day,
+        success=run["state"] == "success" and all(t["state"] == "success" for t in tasks),
+        returncode=0 if run["state"] == "success" else 1,
+        duration_seconds=round(_seconds(run), 1),
+        task_states={t["task_id"]: str(t["state"]) for t in tasks},
+        events=parse_events("\n".join(lines)),
+        asset_events=[
+            {"uri": e.get("uri"), "task_id": e.get("source_task_id"), "extra": e.get("extra")}
+            for e in emitted
+        ],
+        log_path=Path(_running().home) / "logs" / f"dag_id={dag_id}" / f"run_id={run['dag_run_id']}",
+    )
+
+
+def _run_day(d: Demo, day: str, dags: dict[str, Any], seen: set[str]) -> list[Any]:
+    """One day: trigger every daily DAG with a schedule (REST API, logical date `day`), then wait for
+    the runs the scheduler starts from their assets for the DAGs scheduled on them, in input order."""
+    results = []
+    triggered = {}
+    for dag_id, dag in dags.items():
+        if dag["schedule"] is None:
+            continue
+        body = {"dag_run_id": f"demo__{day}", "logical_date": f"{day}T00:00:00Z", "conf": {}}
+        run = _api(d, "POST", f"/api/v2/dags/{dag_id}/dagRuns", body)
+        console.print(
+            f"triggered {dag_id} {run['dag_run_id']} (POST /api/v2/dags/{dag_id}/dagRuns)", markup=False
+        )
+        triggered[dag_id] = run["dag_run_id"]
+    for dag_id, run_id in triggered.items():
+        results.append(_result(d, dag_id, _wait_run(d, dag_id, run_id), day))
+    for dag_id, dag in dags.items():
+        if dag["schedule"] is not None:
+            continue
+        run_id = _wait_asset_run(d, dag_id, seen)
+        console.print(f"the scheduler started {dag_id} {run_id} from its input assets", markup=False)
+        results.append(_result(d, dag_id, _wait_run(d, dag_id, run_id), day))
+    return results
 
 
 def stage_pipeline(d: Demo) -> str:
-    """Run every domain's daily DAG with `airflow dags test` on the Composer bucket as promoted, a domain
-    after its inputs (Spark local, dbt on DuckDB, GX), and show the rows in and out of each step."""
-    from composer.local_run import run_daily_dags, write_sample_events
+    """Every domain's daily DAG on the real local Airflow, as promoted: sample raw events in its
+    warehouse; the DAGs with a schedule triggered through the REST API, the cross-domain one started by
+    the scheduler on their assets; watched to success, with each run's task states from the scheduler
+    and the rows in and out of each step (Spark local, dbt on DuckDB, GX)."""
+    from composer.local_run import write_sample_events
 
-    env = load_environment(LOCAL_ENV)
-    mount = d.work / "composer-bucket"
-    if mount.exists():
-        shutil.rmtree(mount)
-    bucket = _client(d).bucket(env.composer.dag_bucket)
-    files = _download_prefix(bucket, "dags/", mount) + _download_prefix(bucket, "data/", mount)
-    console.print(f"mounted gs://{env.composer.dag_bucket} ({files} objects) at {mount}", markup=False)
-    written = write_sample_events(mount / "data" / "warehouse", DEMO_DATE, rows=2000, days=SAMPLE_DAYS)
-    console.print(f"sample raw events: {written}", markup=False)
-    os.environ.update({k: v for k, v in d.env.items() if k == "STORAGE_EMULATOR_HOST"})
-    results = run_daily_dags(mount / "dags", DEMO_DATE, days=SAMPLE_DAYS)
+    console.print(_verify(d, d.facts["r1"]), markup=False)  # the rollback's release is the one parsed
+    running = _running()
+    warehouse = Path(running.home) / "warehouse"  # PLATFORM_LOCAL_WAREHOUSE of the Airflow's tasks
+    written = write_sample_events(warehouse, DEMO_DATE, rows=2000, days=d.days)
+    console.print(f"sample raw events in {warehouse}: {written}", markup=False)
+    config = _runtime_config()
+    dags = {
+        dag_id: dag
+        for domain in config["domains"].values()
+        for dag_id, dag in domain["dags"].items()
+        if dag["kind"] == "daily"
+    }
+    last = dt.date.fromisoformat(DEMO_DATE)
+    days = [(last - dt.timedelta(days=n)).isoformat() for n in range(d.days - 1, -1, -1)]
+    seen: set[str] = set()
+    results = [r for day in days for r in _run_day(d, day, dags, seen)]
     table = Table(
-        title=f"every domain's daily DAG, {SAMPLE_DAYS} days to {DEMO_DATE}: rows in and out of each step"
+        title=f"every domain's daily DAG on the local Airflow, {d.days} day(s) to {DEMO_DATE}: "
+        "task states from the scheduler, rows in and out of each step"
     )
     for column in ("DAG", "day", "task", "state", "records in", "records out", "rejected", "seconds"):
         table.add_column(column, justify="left" if column in ("DAG", "day", "task", "state") else "right")
@@ -322,27 +492,52 @@ def stage_pipeline(d: Demo) -> str:
             )
     console.print(table)
     for result in results:
+        states = " ".join(f"{task}={state}" for task, state in result.task_states.items())
+        console.print(
+            f"{result.dag_id} {result.logical_date} task states (scheduler): {states}", markup=False
+        )
         for line in result.lines("gx_validation"):
             console.print(json.dumps(line), markup=False)
         for event in result.asset_events:
             console.print(f"{result.dag_id} emitted asset {event.get('uri')}", markup=False)
     failed = [r for r in results if not r.success]
     if failed:
-        raise DemoError("; ".join(f"{r.dag_id} failed: {r.task_states} (log: {r.log_path})" for r in failed))
+        raise DemoError("; ".join(f"{r.dag_id} failed: {r.task_states} (logs: {r.log_path})" for r in failed))
     for r in results:
         console.print(f"{r.dag_id} {r.logical_date} success in {r.duration_seconds:.0f}s", markup=False)
     d.facts["pipeline"] = results
-    d.facts["mount"] = mount
+    d.facts["warehouse"] = warehouse
     return "; ".join(f"{r.dag_id} {r.logical_date} success in {r.duration_seconds:.0f}s" for r in results)
+
+
+def stage_airflow_ui(d: Demo) -> str:
+    """Screenshot the Airflow UI's DAG list with headless Chromium, once it shows every DAG of the
+    release, and save the rendered page beside it."""
+    from deployer import airflow_local
+
+    running = _running()
+    dag_ids = sorted(dag_id for domain in _runtime_config()["domains"].values() for dag_id in domain["dags"])
+    _api(d, "GET", "/api/v2/version")  # a fresh token for the browser's cookie
+    png, dom = d.out / UI_PICTURE, d.out / UI_DOM
+    seconds = airflow_local.ui_snapshot(running.url, d.facts["token"], "/dags", dag_ids, png, dom)
+    console.print(
+        f"Airflow UI: {running.url}/dags rendered {len(dag_ids)} DAGs in {seconds:.1f}s", markup=False
+    )
+    console.print(f"wrote {png} and {dom}", markup=False)
+    return f"{running.url}/dags: {png.name} ({png.stat().st_size // 1024} KiB), {dom.name}"
 
 
 def stage_docs(d: Demo) -> str:
     """Write the dbt docs and the GX Data Docs of the local run to the output folder."""
-    mount: Path = d.facts["mount"]
+    warehouse: Path = d.facts["warehouse"]
     written = []
     docs = d.out / "dbt-docs"
-    project = next((mount / "data" / "dbt").iterdir())
-    warehouse = mount / "data" / "warehouse"
+    # A copy: the Airflow's data/ folder is a mirror of the bucket, files dbt leaves there are swept.
+    synced = next((Path(_running().home) / "gcs" / "data" / "dbt").iterdir())
+    project = d.work / "dbt-docs-project"
+    if project.exists():
+        shutil.rmtree(project)
+    shutil.copytree(synced, project)
     d.run(
         [
             str(Path(PY).parent / "dbt"),
@@ -392,23 +587,79 @@ STAGES: list[tuple[str, Callable[[Demo], str]]] = [
     ("start the GCS emulator", stage_emulator),
     ("publish the release", stage_publish),
     ("plan and promote to local", stage_promote),
+    ("start the local Airflow and verify", stage_airflow),
     ("change one DAG and promote", stage_change_dag),
     ("drift after a hand edit", stage_drift),
     ("prod approval gate", stage_approval),
     ("roll back and audit", stage_rollback),
     ("lineage", stage_lineage),
-    ("run every domain's daily DAG end to end", stage_pipeline),
+    ("run every domain's daily DAG on the local Airflow", stage_pipeline),
+    ("the Airflow UI's DAG list", stage_airflow_ui),
     ("dbt docs and GX Data Docs", stage_docs),
 ]
 
 
+def _airflow_processes(home: Path) -> list[int]:
+    """Pids of the demo's Airflow: its components (AIRFLOW_HOME=`home`) and the `serve` process."""
+    from deployer.airflow_local import processes_of
+
+    found = set(processes_of(home))
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"deployer.airflow_local" in args and str(home).encode() in args:
+            found.add(int(entry.name))
+    return sorted(found - {os.getpid()})
+
+
+def stop_airflow(d: Demo, home: Path) -> None:
+    """`deployer airflow stop`, then make sure no process of the demo's Airflow is left (TERM, KILL)."""
+    from deployer.airflow_local import read_running
+
+    with_state = read_running(LOCAL_ENV) is not None
+    if with_state:
+        _sample_rss(d)
+        try:
+            d.deployer("airflow", "stop", "--env", LOCAL_ENV)
+        except (DemoError, OSError) as exc:
+            console.print(f"deployer airflow stop: {exc}", markup=False)
+    left = _airflow_processes(home)
+    for sig in (signal.SIGTERM, signal.SIGKILL):  # an interrupted start leaves no state file to stop by
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + 20
+        while left and time.monotonic() < deadline:
+            time.sleep(0.2)
+            left = _airflow_processes(home)
+    if with_state or left:
+        peak = d.facts.get("peak_rss_kib", 0) / 1024
+        console.print(
+            f"local Airflow stopped: {len(left)} processes left with AIRFLOW_HOME={home}; "
+            f"peak RSS {peak:.0f} MiB (sum of its processes)",
+            markup=False,
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run every stage, show progress stage by stage and a summary; stop the emulator whatever happens."""
+    """Run every stage, show progress stage by stage and a summary; stop Airflow and the emulator
+    whatever happens."""
+    from deployer.airflow_local import STATE_DIR_ENV, state_file
+
     parser = argparse.ArgumentParser(prog="python -m deployer.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "demo-output", help="where pictures and docs go")
     parser.add_argument("--work", type=Path, default=REPO / ".gen" / "demo", help="scratch folder")
     parser.add_argument("--skip", action="append", default=[], help="skip a stage by function name")
+    parser.add_argument(
+        "--days", type=int, default=SAMPLE_DAYS, help="ingest days the pipelines run, ending at the demo date"
+    )
     args = parser.parse_args(argv)
+    if args.days < 1:
+        parser.error(f"--days: {args.days} is not a positive number of days")
     args.out.mkdir(parents=True, exist_ok=True)
     args.work.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -416,7 +667,10 @@ def main(argv: list[str] | None = None) -> int:
     env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     env["DEPLOYER_RELEASES_DIR"] = str(args.work / "releases")
     env.setdefault("COLUMNS", "120")  # the commands' rich output is not a terminal here
-    demo = Demo(out=args.out.resolve(), work=args.work.resolve(), env=env)
+    # The demo's own Airflow state (and AIRFLOW_HOME) under the scratch folder, for it and the deployer.
+    env[STATE_DIR_ENV] = os.environ[STATE_DIR_ENV] = str(args.work.resolve() / "airflow")
+    airflow_home = state_file(LOCAL_ENV).parent / LOCAL_ENV
+    demo = Demo(out=args.out.resolve(), work=args.work.resolve(), env=env, days=args.days)
     started = time.monotonic()
     failed: str | None = None
     try:
@@ -440,15 +694,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         failed = "interrupted"
     finally:
-        emulator = demo.facts.get("emulator")
-        if emulator is not None:
-            emulator.stop()
+        try:
+            stop_airflow(demo, airflow_home)
+        finally:
+            emulator = demo.facts.get("emulator")
+            if emulator is not None:
+                emulator.stop()
     summary = Table(title=f"demo summary ({time.monotonic() - started:.0f}s)")
     for column in ("stage", "ok", "seconds", "what it showed"):
         summary.add_column(column)
     for stage in demo.stages:
         summary.add_row(stage.name, "yes" if stage.ok else "NO", f"{stage.seconds:.1f}", stage.note)
     console.print(summary)
+    if demo.facts.get("live_seconds"):
+        seconds = ", ".join(f"{n} s" for n in demo.facts["live_seconds"])
+        console.print(f"promote to live on {LOCAL_ENV} (deployer verify): {seconds}", markup=False)
     if failed:
         console.print(Panel(f"demo failed: {failed}", style="red"))
         return 1
