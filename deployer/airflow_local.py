@@ -45,6 +45,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from composer.local_run import lineage_events_file, openlineage_environ
 from deployer.emulator import free_port, pid_alive
 from deployer.gcs import Gcs
 from platform_model import REPO_ROOT
@@ -215,6 +216,7 @@ class LocalAirflow:
             PLATFORM_LOCAL_WAREHOUSE=str(self.home / "warehouse"),
             PYTHONDONTWRITEBYTECODE="1",
         )
+        env.update(openlineage_environ(self.dags_folder, lineage_events_file(self.home)))
         env.update(self.extra_env)
         return env
 
@@ -224,15 +226,19 @@ class LocalAirflow:
             path.write_text(secrets.token_urlsafe(32))
         return path.read_text()
 
-    def start(self, timeout: float = 180.0) -> LocalAirflow:
-        """Migrate the database, start the four components and wait until the API and the scheduler,
-        DAG processor and triggerer report healthy; on any failure stop what was started."""
+    def prepare(self) -> None:
+        """Lay out the home: the bucket's mirror, the admin's password, the cluster policy."""
         self.home.mkdir(parents=True, exist_ok=True)
         self.dags_folder.mkdir(parents=True, exist_ok=True)
         (self.bucket_root / "data").mkdir(parents=True, exist_ok=True)
         (self.home / "passwords.json").write_text(json.dumps({ADMIN_USER: self.password}) + "\n")
         (self.home / "config").mkdir(exist_ok=True)  # on every Airflow process's sys.path
         (self.home / "config" / "airflow_local_settings.py").write_text(LOCAL_SETTINGS)
+
+    def start(self, timeout: float = 180.0) -> LocalAirflow:
+        """Migrate the database, start the four components and wait until the API and the scheduler,
+        DAG processor and triggerer report healthy; on any failure stop what was started."""
+        self.prepare()
         env = self.environ()
         binary = airflow_binary()
         try:

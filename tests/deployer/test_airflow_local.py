@@ -7,12 +7,13 @@ import contextlib
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from deployer.airflow_local import BucketSync, processes_of, sync_once
+from deployer.airflow_local import BucketSync, LocalAirflow, processes_of, sync_once
 from deployer.gcs import Gcs
 from tests.conftest import DeployerEnv
 from tests.deployer.helpers import cli, one_line_error, run
@@ -129,3 +130,46 @@ def test_start_status_stop_leave_nothing_running(deployer_env: DeployerEnv, tmp_
     ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
     assert left == [], ps
     assert run(["airflow", "status", "--env", "local"], environ).code == 1
+
+
+CRON_AND_ASSET_DAGS = """
+import datetime as dt
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG, Asset
+
+with DAG("nightly", schedule="0 2 * * *", start_date=dt.datetime(2026, 1, 1), catchup=True):
+    EmptyOperator(task_id="build", outlets=[Asset("x-test://built")])
+with DAG("on_built", schedule=[Asset("x-test://built")], start_date=dt.datetime(2026, 1, 1)):
+    EmptyOperator(task_id="use")
+with DAG("by_hand", schedule=None, start_date=dt.datetime(2026, 1, 1)):
+    EmptyOperator(task_id="once")
+"""
+
+PARSE = """
+import json
+from airflow.models.dagbag import DagBag
+from airflow.configuration import conf
+bag = DagBag(conf.get("core", "dags_folder"))
+print(json.dumps({"errors": bag.import_errors, "dags": {
+    i: [type(d.timetable).__name__, d.catchup] for i, d in bag.dags.items()}}))
+"""
+
+
+@pytest.mark.slow
+def test_time_based_schedules_are_off_and_asset_schedules_kept(tmp_path: Path) -> None:
+    # What the DAG processor of a LocalAirflow parses: Airflow itself loads the cluster policy from
+    # $AIRFLOW_HOME/config, so a daily DAG with catchup does not start a backfill of the past year.
+    airflow = LocalAirflow(tmp_path / "home")
+    airflow.prepare()
+    (airflow.dags_folder / "dags.py").write_text(CRON_AND_ASSET_DAGS)
+    done = subprocess.run(
+        [sys.executable, "-c", PARSE], env=airflow.environ(), capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    parsed = json.loads(done.stdout.strip().splitlines()[-1])
+    assert parsed["errors"] == {}
+    assert parsed["dags"] == {
+        "nightly": ["NullTimetable", False],
+        "on_built": ["AssetTriggeredTimetable", False],
+        "by_hand": ["NullTimetable", False],
+    }
