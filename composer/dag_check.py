@@ -71,7 +71,12 @@ def _task_info(task: Any) -> dict[str, Any]:
         "retries": task.retries,
         "has_failure_callback": bool(task.on_failure_callback),
         "downstream": sorted(task.downstream_task_ids),
-        "outlets": [getattr(o, "uri", str(o)) for o in task.outlets],
+        "outlets": [o.uri for o in task.outlets if hasattr(o, "uri")],
+        # lineage tables (OpenLineage datasets): "namespace name" of each inlet and outlet
+        "lineage": {
+            side: [f"{t.cluster} {t.database}.{t.name}" for t in getattr(task, side) if hasattr(t, "cluster")]
+            for side in ("inlets", "outlets")
+        },
     }
     if isinstance(getattr(task, "op_kwargs", None), dict):
         info["op_kwargs"] = task.op_kwargs

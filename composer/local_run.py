@@ -13,6 +13,12 @@ in a Composer bucket (mounted or downloaded): (a) a DAG folder with the DAG file
 says otherwise). They return the task states, the structured lines the tasks logged (`task_metrics`,
 `gx_validation`, ...) and the asset events the runs emitted.
 
+Lineage: for an environment of the local platform with `lineage.enabled`, every step of a run writes
+OpenLineage events into one file (`openlineage_environ`): Airflow's OpenLineage provider (each task,
+with the inlets/outlets the DAG library declares), `dbt-ol` (each dbt node) and the Spark and GX steps
+(openlineage-python). `dags test` runs write `<bucket root>/openlineage/events.jsonl` (the bucket root
+is the DAG folder's parent), the real local Airflow `<AIRFLOW_HOME>/openlineage/events.jsonl`.
+
 `prepare_local_release(root, ...)` stages such a layout from this repository for every domain: builds
 the Spark artifacts (`python -m dataproc_jobs.build`, file:// URIs), copies the DAGs, dbt project and
 GX suites, builds the runtime config of the `local` environment (`platform_model.runtime.build`) and
@@ -43,6 +49,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 RUNTIME_CONFIG_NAME = "runtime_config.json"
 RELEASE_ID = "r-localdev"
 EVENTS = ("task_metrics", "gx_validation", "freshness", "alert", "spark_job_metrics")
+LINEAGE_EVENTS = Path("openlineage") / "events.jsonl"
 
 
 class LocalRunError(ValueError):
@@ -65,6 +72,8 @@ class RunResult:
     """The asset events the run's tasks emitted: {"uri", "task_id", "extra"}."""
     log_path: Path | None = None
     """The full output of the run."""
+    lineage_file: Path | None = None
+    """Where the run's OpenLineage events went (None: lineage off for the environment)."""
 
     def lines(self, event: str) -> list[dict[str, Any]]:
         """The structured lines of one kind (`task_metrics`, `gx_validation`, ...)."""
@@ -79,6 +88,45 @@ class RunResult:
         """Task ids in the order they logged their metrics (tasks without metrics last)."""
         order = [e["task_id"] for e in self.lines("task_metrics")]
         return sorted(self.task_states, key=lambda t: order.index(t) if t in order else len(order))
+
+
+def lineage_events_file(root: Path) -> Path:
+    """The OpenLineage events file under `root` (an AIRFLOW_HOME, or a `dags test` run's bucket root)."""
+    return root / LINEAGE_EVENTS
+
+
+def openlineage_environ(dag_folder: Path, events: Path) -> dict[str, str]:
+    """The variables that make every step of a local run write OpenLineage events into `events`: the
+    Airflow provider's file transport, openlineage-python's (for `dbt-ol`) and the DAG library's switch.
+    Empty unless the folder's runtime config is of a local-platform environment with `lineage.enabled`
+    (on GCP, Composer, Dataproc and BigQuery report lineage themselves)."""
+    from platform_model.environment import load_environment
+    from platform_model.runtime import RuntimeConfig
+
+    path = dag_folder / RUNTIME_CONFIG_NAME
+    if not path.is_file():
+        return {}
+    env = load_environment(RuntimeConfig.model_validate_json(path.read_bytes()).env)
+    if env.platform != "local" or not env.lineage.enabled:
+        return {}
+    transport = {"type": "file", "log_file_path": str(events), "append": True}
+    events.parent.mkdir(parents=True, exist_ok=True)
+    return {
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport),
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": env.name,
+        "OPENLINEAGE__TRANSPORT__TYPE": "file",
+        "OPENLINEAGE__TRANSPORT__LOG_FILE_PATH": str(events),
+        "OPENLINEAGE__TRANSPORT__APPEND": "true",
+        "OPENLINEAGE_NAMESPACE": env.name,
+        "PLATFORM_LINEAGE_EVENTS": str(events),
+    }
+
+
+def read_lineage_events(path: Path) -> list[dict[str, Any]]:
+    """The OpenLineage events of a file (one JSON object a line), in order; none when it is missing."""
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def _airflow_env(airflow_home: Path, dag_folder: Path) -> dict[str, str]:
@@ -99,6 +147,10 @@ def _airflow_env(airflow_home: Path, dag_folder: Path) -> dict[str, str]:
         }
     )
     env.pop("PLATFORM_RUNTIME_CONFIG", None)  # the DAGs read the config of the folder they run from
+    for key in [k for k in env if k.startswith(("OPENLINEAGE", "AIRFLOW__OPENLINEAGE__"))]:
+        del env[key]  # lineage is the environment's choice, never a leftover of the caller's shell
+    env.pop("PLATFORM_LINEAGE_EVENTS", None)
+    env.update(openlineage_environ(dag_folder, lineage_events_file(dag_folder.parent)))
     return env
 
 
@@ -224,6 +276,7 @@ def _dags_test(
         events=parse_events(output),
         asset_events=_asset_events(db, dag_id, run_id),
         log_path=log_path,
+        lineage_file=Path(env["PLATFORM_LINEAGE_EVENTS"]) if "PLATFORM_LINEAGE_EVENTS" in env else None,
     )
 
 

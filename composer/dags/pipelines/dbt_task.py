@@ -12,7 +12,9 @@ Composer bucket (`data/dbt/<digest>`); dbt's target/ and logs/ go to a temporary
 the bucket. Project, location and datasets reach `profiles.yml` as `PLATFORM_*` env vars; `run_date`
 (the logical date) and the runtime config's `dbt.vars` (policy-tag ids) as vars. Each domain's DAG
 builds only its own nodes (`--select`, the domain's `dbt_select`); on the local platform the caller
-holds the warehouse's exclusive lock for the run (see `warehouse`).
+holds the warehouse's exclusive lock for the run (see `warehouse`). When the local run records
+lineage (`pipelines.lineage`), dbt runs under OpenLineage's `dbt-ol` wrapper, which writes an event
+per node with its input and output datasets from dbt's own manifest and run results.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipelines import lineage
 from pipelines.runtime import WAREHOUSE_ENV, RuntimeConfig
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,22 @@ def dbt_env(cfg: RuntimeConfig, warehouse: Path | None) -> dict[str, str]:
     return env
 
 
+def dbt_ol_command() -> list[str]:
+    """`dbt-ol` (openlineage-dbt's wrapper) of this interpreter; it runs the `dbt` found on PATH."""
+    return [sys.executable, "-c", "import sys; from openlineage.dbt import main; sys.exit(main())"]
+
+
+def openlineage_env(events: Path) -> dict[str, str]:
+    """What `dbt-ol` needs: its file transport, and this interpreter's `dbt` first on PATH."""
+    events.parent.mkdir(parents=True, exist_ok=True)
+    return {
+        "OPENLINEAGE__TRANSPORT__TYPE": "file",
+        "OPENLINEAGE__TRANSPORT__LOG_FILE_PATH": str(events),
+        "OPENLINEAGE__TRANSPORT__APPEND": "true",
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    }
+
+
 def dbt_vars(cfg: RuntimeConfig, logical_date: str) -> dict[str, Any]:
     """The runtime config's dbt vars plus the run's logical date."""
     return {**cfg.dbt.vars, "run_date": logical_date}
@@ -79,10 +98,12 @@ def build(
         if warehouse is not None:
             warehouse.mkdir(parents=True, exist_ok=True)
         target_path = Path(tmp) / "target"
+        env = {**os.environ, **dbt_env(cfg, warehouse)}
+        events = lineage.events_file() if cfg.platform == "local" else None
+        if events is not None:
+            env.update(openlineage_env(events))
         cmd = [
-            sys.executable,
-            "-m",
-            "dbt.cli.main",
+            *(dbt_ol_command() if events is not None else [sys.executable, "-m", "dbt.cli.main"]),
             "build",
             "--select",
             *select.split(),
@@ -101,9 +122,7 @@ def build(
             "--no-partial-parse",
             "--no-use-colors",
         ]
-        done = subprocess.run(
-            cmd, env={**os.environ, **dbt_env(cfg, warehouse)}, capture_output=True, text=True, check=False
-        )
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
         for line in done.stdout.splitlines():
             log.info("dbt: %s", line)
         results_file = target_path / "run_results.json"

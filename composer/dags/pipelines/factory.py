@@ -31,10 +31,12 @@ from typing import Any
 
 # `airflow.sdk.task` looks the decorator up through the ProvidersManager, which discovers every
 # installed provider on first use (~0.5 s of each DAG file's parse); the decorator itself is this one.
+from airflow.providers.common.compat.lineage.entities import Table
 from airflow.providers.standard.decorators.python import python_task
 from airflow.sdk import DAG, Asset, chain
 from airflow.timetables.interval import CronDataIntervalTimetable
 
+from pipelines import lineage
 from pipelines.alerts import failure_alert
 from pipelines.runtime import (
     RuntimeConfig,
@@ -95,6 +97,40 @@ def run_date(context: Any) -> str:
     if days:
         return min(days)
     return dt.datetime.now(dt.UTC).date().isoformat()
+
+
+# -- lineage: the declared tables each task reads and writes ------------------------------------------
+
+
+def ol_dataset(cfg: RuntimeConfig, layer: str, table: str, dag_folder: Path) -> tuple[str, str]:
+    """OpenLineage (namespace, name) of a declared table where this environment keeps it."""
+    warehouse = local_warehouse(dag_folder) if cfg.platform == "local" else None
+    return lineage.dataset(cfg.platform, cfg.project, cfg.datasets, layer, table, warehouse)
+
+
+def lineage_tables(cfg: RuntimeConfig, tables: list[tuple[str, str]], dag_folder: Path) -> list[Table]:
+    """Inlets/outlets of a task: Airflow lineage tables the OpenLineage provider reports as datasets."""
+    out = []
+    for layer, table in tables:
+        namespace, name = ol_dataset(cfg, layer, table, dag_folder)
+        out.append(Table(cluster=namespace, database=name.rsplit(".", 1)[0], name=table))
+    return out
+
+
+def spark_tables(cfg: RuntimeConfig, name: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(read, written) by a domain's Spark jobs: its raw table; its staging and rejects tables."""
+    domain = cfg.domains[name]
+    read = [("raw", domain.raw_table)] if domain.raw_table else []
+    written = [("staging", t) for t in (domain.staging_table, domain.rejects_table) if t]
+    return read, written
+
+
+def dbt_tables(cfg: RuntimeConfig, name: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(read, written) by a domain's dbt nodes: its staging table or its inputs' marts; its marts."""
+    domain = cfg.domains[name]
+    read = [("staging", domain.staging_table)] if domain.staging_table else []
+    read += [("marts", mart) for inp in domain.inputs for mart in cfg.domains[inp].marts]
+    return read, [("marts", mart) for mart in domain.marts]
 
 
 # -- the Spark step ---------------------------------------------------------------------------------
@@ -164,8 +200,11 @@ def local_pii_key(cfg: RuntimeConfig, name: str) -> str:
 def _spark_task_gcp(cfg: RuntimeConfig, name: str, job: str) -> Any:
     from pipelines.gcp_operators import MeteredDataprocSubmitJobOperator
 
+    read, written = spark_tables(cfg, name)
     return MeteredDataprocSubmitJobOperator(
         task_id=f"spark_{job}",
+        inlets=lineage_tables(cfg, read, Path()),
+        outlets=lineage_tables(cfg, written, Path()),
         project_id=cfg.project,
         region=cfg.spark.region,
         job=dataproc_job(cfg, name, job),
@@ -178,8 +217,13 @@ def _spark_task_local(cfg: RuntimeConfig, name: str, job: str, dag_folder: Path)
     domain = cfg.domains[name]
     raw_table = _require(domain.raw_table, name, "raw_table")
     staging_table = _require(domain.staging_table, name, "staging_table")
+    read, written = spark_tables(cfg, name)
 
-    @python_task(task_id=f"spark_{job}")
+    @python_task(
+        task_id=f"spark_{job}",
+        inlets=lineage_tables(cfg, read, dag_folder),
+        outlets=lineage_tables(cfg, written, dag_folder),
+    )
     def spark(job: str, **context: Any) -> dict[str, Any]:
         """Run the release's artifacts of `job` with spark-submit (local mode) for the run's day."""
         from pipelines import metrics, spark_local
@@ -204,9 +248,22 @@ def _spark_task_local(cfg: RuntimeConfig, name: str, job: str, dag_folder: Path)
             f"--pii-key-source=env:{PII_KEY_ENV}",
             f"--metrics-out={metrics_file}",
         ]
-        job_metrics = spark_local.run_job(
-            artifacts, args, env={PII_KEY_ENV: local_pii_key(cfg, name)}, metrics_file=metrics_file
-        )
+        events = lineage.events_file()
+        step = None
+        if events is not None:
+            datasets = [[ol_dataset(cfg, *t, dag_folder) for t in tables] for tables in (read, written)]
+            step = lineage.StepRun(f"spark.{job}", datasets[0], datasets[1], events)
+            step.start()
+        try:
+            job_metrics = spark_local.run_job(
+                artifacts, args, env={PII_KEY_ENV: local_pii_key(cfg, name)}, metrics_file=metrics_file
+            )
+        except Exception:
+            if step is not None:
+                step.finish(success=False)
+            raise
+        if step is not None:
+            step.finish(success=True)
         metrics.task_metrics(
             context,
             name,
@@ -224,7 +281,13 @@ def _spark_task_local(cfg: RuntimeConfig, name: str, job: str, dag_folder: Path)
 
 
 def _dbt_task(cfg: RuntimeConfig, name: str, dag_folder: Path) -> Any:
-    @python_task(task_id="dbt_build")
+    read, written = dbt_tables(cfg, name)
+
+    @python_task(
+        task_id="dbt_build",
+        inlets=lineage_tables(cfg, read, dag_folder),
+        outlets=lineage_tables(cfg, written, dag_folder),
+    )
     def dbt_build(select: str, **context: Any) -> dict[str, Any]:
         """`dbt build --select <select>` (the domain's nodes) on the environment's target for the day."""
         from pipelines import dbt_task, metrics
@@ -283,7 +346,14 @@ def _gx_task(cfg: RuntimeConfig, name: str, dag_folder: Path) -> Any:
     domain = cfg.domains[name]
     asset = Asset(domain.asset)
 
-    @python_task(task_id="gx_validate", retries=0, outlets=[asset])
+    validated = sorted({(s.layer, s.table) for s in domain.gx_suites.values()})
+
+    @python_task(
+        task_id="gx_validate",
+        retries=0,
+        inlets=lineage_tables(cfg, validated, dag_folder),
+        outlets=[asset],
+    )
     def gx_validate(suites: list[str], **context: Any) -> dict[str, Any]:
         """Validate the run's window of the domain's tables with its GX suites; emit its asset."""
         from airflow.exceptions import AirflowFailException
@@ -310,6 +380,13 @@ def _gx_task(cfg: RuntimeConfig, name: str, dag_folder: Path) -> Any:
                 where = window_filter(s.table.window_column, ds, domain.lateness_days)
                 frames[s.name] = bigquery_frame(cfg, s.table.layer, s.table.table, where)
         results = gxv.validate(frames, specs, docs_dir, domain=name)
+        events = lineage.events_file() if cfg.platform == "local" else None
+        if events is not None:
+            for s, r in zip(specs, results, strict=True):
+                table = ol_dataset(cfg, s.table.layer, s.table.table, dag_folder)
+                step = lineage.StepRun(f"gx.{s.name}", [table], [], events)
+                step.start()
+                step.finish(r.success, {table: lineage.assertions_facet(r.expectations)})
         passed = sum(r.rows for r in results if r.success)
         failed = sum(r.rows for r in results if not r.success)
         metrics.task_metrics(

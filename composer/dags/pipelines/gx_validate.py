@@ -14,7 +14,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,8 @@ class SuiteResult:
     unsuccessful: int
     rows: int
     failed_expectations: list[str]
+    expectations: list[tuple[str, str | None, bool]] = field(default_factory=list)
+    """Every expectation's (type, column, success): the run's data-quality assertions."""
 
 
 def load_suite(path: Path, table: TableRef) -> SuiteSpec:
@@ -168,6 +170,10 @@ def validate(
             unsuccessful=int(stats["unsuccessful_expectations"]),
             rows=len(frame),
             failed_expectations=failed,
+            expectations=[
+                (r.expectation_config.type, r.expectation_config.kwargs.get("column"), bool(r.success))
+                for r in run.results
+            ],
         )
         emit(
             "gx_validation",
