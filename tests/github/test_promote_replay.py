@@ -11,7 +11,9 @@ wrote to `$GITHUB_OUTPUT`. Only what cannot exist here is swapped, at the bounda
   deployer records unauthenticated on the local platform): the deployer account acts as
   `ci-deployer`, the approver account as `prod-approver`;
 - GitHub's API (the run and its deployment reviews, which `approval grant --github-run` reads): a
-  loopback HTTP server (tests/github/helpers.py), reached through `GITHUB_API_URL`.
+  loopback HTTP server (tests/github/helpers.py), reached through `GITHUB_API_URL`;
+- Composer's Airflow, which `deployer verify` asks after each promotion: the session's real local
+  Airflow (tests/airflow_fixture.py), fed from the Composer bucket of the environment the job acts on.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from typing import Any
 
 import pytest
 
+from deployer.verify import PASSWORD_ENV, URL_ENV, USER_ENV
+from tests import airflow_fixture
+from tests.airflow_fixture import AirflowOn
 from tests.conftest import DeployerEnv, write_local_envs
 from tests.github.helpers import RUN_URL, FakeGitHub, review, workflow_run
 from tests.github.test_workflows import AUTH_ACTION, ROOT, workflow
@@ -38,6 +43,8 @@ GH_PROD = "local-prod"  # github.environment of local-prod (`production` for pro
 APPROVERS = ["bob", "carol", "github:alice"]
 
 pytestmark = pytest.mark.slow
+local_airflow = airflow_fixture.local_airflow
+airflow_on = airflow_fixture.airflow_on
 
 
 @dataclass
@@ -172,7 +179,10 @@ def run(deployer_env: DeployerEnv, github: FakeGitHub, tmp_path: Path) -> Iterat
     yield Run(tmp_path, environ, context)
 
 
-def test_push_to_main_promotes_the_same_release_through_staging_to_prod(run: Run, github: FakeGitHub) -> None:
+def test_push_to_main_promotes_the_same_release_through_staging_to_prod(
+    run: Run, github: FakeGitHub, airflow_on: AirflowOn
+) -> None:
+    run.environ.update({k: os.environ[k] for k in (URL_ENV, USER_ENV, PASSWORD_ENV)})
     github.body = [review("alice", envs=(GH_PROD,))]
     built, _ = run.job("release", acting_as="ci-deployer")
     release = built["release"]
@@ -182,11 +192,13 @@ def test_push_to_main_promotes_the_same_release_through_staging_to_prod(run: Run
     assert staged == {"release": release}
     assert run.status("local")["release"] == release
 
+    airflow_on.feed("local-prod")
     _, ran = run.job("prod")
     assert ran == [
         "Plan (job summary), then request the approval",
         "Grant it as the reviewer who approved this run (read from GitHub by the deployer)",
         "Promote",
+        "Verify in Airflow (job summary)",
     ]
     prod = run.status("local-prod")
     assert prod["release"] == release
@@ -204,6 +216,10 @@ def test_push_to_main_promotes_the_same_release_through_staging_to_prod(run: Run
     assert "#### summary" in summary and "| upload | change | archive |" in summary
     assert f"for `{release}`: approved in GitHub by github:alice ({RUN_URL})" in summary
     assert f"Promoted `{release}` to prod, approved by github:alice." in summary
+    for env in ("local", "local-prod"):
+        assert re.search(rf"### Airflow: `{release}` live in {env} after \d+ s \(\d+ DAGs\)\n", summary), (
+            summary
+        )
 
 
 def audit(run: Run) -> list[dict[str, Any]]:

@@ -198,6 +198,41 @@ def concurrency_violations(doc: dict[str, Any]) -> list[str]:
     return bad
 
 
+CHANGES_ENV = re.compile(r"deployer (?:promote|rollback)\b")
+VERIFY = re.compile(r"deployer verify --env (?P<env>[a-z][a-z0-9-]*)\b(?P<args>[^\n>]*)")
+
+
+def verify_violations(doc: dict[str, Any]) -> list[str]:
+    """Every job that promotes or rolls back verifies the environment it changed in Airflow afterwards
+    (`deployer verify --env ENV ... --json`; a promotion names the release it promoted), and puts the
+    answer in the job summary through verify_summary.py, also when verify fails."""
+    bad = []
+    for job_id, job in doc.get("jobs", {}).items():
+        steps = [str(s.get("run", "")) for s in job.get("steps", [])]
+        changing = [i for i, run in enumerate(steps) if CHANGES_ENV.search(run)]
+        if not changing:
+            continue
+        env = deploy_env(job)
+        later = [(i, m) for i, run in enumerate(steps) if i > changing[-1] and (m := VERIFY.search(run))]
+        if not later:
+            bad.append(f"{job_id}: no `deployer verify` after it changes {env}")
+            continue
+        index, match = later[0]
+        script = steps[index]
+        if match.group("env") != env:
+            bad.append(f"{job_id}: verifies {match.group('env')}, but changes {env}")
+        if "--json" not in match.group("args"):
+            bad.append(f"{job_id}: deployer verify without --json")
+        promoted = re.search(r'deployer promote [^\n]*--release "\$(\w+)"', steps[changing[-1]])
+        if promoted and f'--release "${promoted.group(1)}"' not in match.group("args"):
+            bad.append(f"{job_id}: verify does not name the release it promoted")
+        if "verify_summary.py" not in script or "$GITHUB_STEP_SUMMARY" not in script:
+            bad.append(f"{job_id}: the verify answer does not go into the job summary")
+        elif "|| code=$?" not in script or 'exit "$code"' not in script:
+            bad.append(f"{job_id}: a failed verify skips the summary or does not fail the step")
+    return bad
+
+
 # --- the real workflows -----------------------------------------------------------------------------
 
 
@@ -253,6 +288,17 @@ def test_prod_promotes_the_release_staging_got() -> None:
     staging = doc["jobs"]["staging"]
     assert staging["outputs"]["release"] == "${{ steps.promote.outputs.release }}"
     assert doc["jobs"]["staging"]["environment"] == "staging"
+
+
+def test_every_promotion_is_verified_in_airflow_into_the_summary() -> None:
+    doc = workflow("promote.yml")
+    assert verify_violations(doc) == []
+    verified = sorted(
+        j
+        for j, job in doc["jobs"].items()
+        if any("deployer verify" in str(s.get("run")) for s in job["steps"])
+    )
+    assert verified == ["prod", "rollback-prod", "rollback-staging", "staging"]
 
 
 def test_release_built_and_published_once() -> None:
@@ -442,6 +488,22 @@ def test_rules_catch_a_bad_workflow() -> None:
         "staging: cancel-in-progress is not false",
         "staging: group 'promote' is not per environment (staging)",
         "prod: no concurrency group",
+    ]
+    assert verify_violations(doc) == [
+        "staging: no `deployer verify` after it changes staging",
+        "prod: no `deployer verify` after it changes prod",
+    ]
+    doc["jobs"]["staging"]["steps"].append({"run": "deployer verify --env prod > v.json"})
+    doc["jobs"]["prod"]["steps"].append(
+        {"run": 'deployer verify --env prod --json || code=$?\nverify_summary.py >> "$GITHUB_STEP_SUMMARY"'}
+    )
+    assert verify_violations(doc) == [
+        "staging: verifies prod, but changes staging",
+        "staging: deployer verify without --json",
+        "staging: verify does not name the release it promoted",
+        "staging: the verify answer does not go into the job summary",
+        "prod: verify does not name the release it promoted",
+        "prod: a failed verify skips the summary or does not fail the step",
     ]
     doc["jobs"]["prod"]["needs"] = ["staging"]
     doc["jobs"]["prod"]["environment"] = "production"
