@@ -53,6 +53,9 @@ class Lineage:
 
     nodes: dict[str, Node] = field(default_factory=dict)
     edges: list[tuple[str, str]] = field(default_factory=list)
+    undeclared: list[tuple[str, str]] = field(default_factory=list)
+    """Edges the dbt files have that no declaration allows: a model reading another domain's table
+    that is not among its domain's `inputs`."""
     edge_style: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     """graphviz attributes of some edges (the observed picture marks its differences)."""
 
@@ -78,6 +81,7 @@ class Lineage:
         out.nodes = {n: node for n, node in self.nodes.items() if n in keep}
         out.edges = [(a, b) for a, b in self.edges if a in keep and b in keep and (a in own or b in own)]
         out.edge_style = {e: s for e, s in self.edge_style.items() if e in out.edges}
+        out.undeclared = [e for e in self.undeclared if e in out.edges]
         return out
 
 
@@ -188,7 +192,19 @@ def build_lineage(files: Path) -> Lineage:
             source = models.get(spec.table) if spec.layer == "marts" else _table_id(spec.layer, spec.table)
             if source is not None and source in graph.nodes:
                 graph.link(source, node)
+    _mark_undeclared(graph, dict(domains))
     return graph
+
+
+def _mark_undeclared(graph: Lineage, domains: dict[str, Domain]) -> None:
+    """Mark (and draw red, dashed) each model's read of another domain's node not among its inputs."""
+    for a, b in graph.edges:
+        src, dst = graph.nodes[a], graph.nodes[b]
+        if dst.kind != "model" or src.domain not in domains or dst.domain not in domains:
+            continue
+        if src.domain != dst.domain and src.domain not in domains[dst.domain].inputs:
+            graph.undeclared.append((a, b))
+            graph.edge_style[(a, b)] = {"color": "#dc2626", "style": "dashed", "label": "not declared"}
 
 
 def to_mermaid(graph: Lineage) -> str:

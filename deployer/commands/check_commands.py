@@ -106,6 +106,19 @@ def live_previous(env_name: str, folder: Path) -> tuple[Path | None, str]:
     return folder, f"against {live.release} live in {env_name}"
 
 
+def observed_lineage(root: Path, events: Path | None, env_name: str) -> tuple[list[str], str]:
+    """The lineage findings (observed against declared, `deployer.lineage_observed`) and what was compared."""
+    if events is None:
+        return [], "lineage not compared (no --lineage-events)"
+    from deployer.lineage_observed import report
+
+    result = report(root, events, env_name)
+    if result is None:
+        return [], f"lineage: no OpenLineage events at {events}, nothing observed (no finding)"
+    found = result.findings()
+    return found, f"lineage: {result.observed.events} events of {env_name} against the declarations"
+
+
 def register(app: typer.Typer) -> None:
     """Add `deployer check`."""
 
@@ -138,8 +151,21 @@ def register(app: typer.Typer) -> None:
                 help="Synthesized stacks (<stack>/cdk.tf.json); default: synth, then cdktf.out/stacks."
             ),
         ] = None,
+        lineage_events: Annotated[
+            Path | None,
+            typer.Option(
+                "--lineage-events",
+                help="OpenLineage events of the last runs (JSON lines file or folder): each difference with "
+                "the declared lineage is a finding.",
+                show_default=False,
+            ),
+        ] = None,
+        lineage_env: Annotated[
+            str, typer.Option("--lineage-env", help="The environment the events come from (its datasets).")
+        ] = "local",
     ) -> None:
-        """Cross-layer checks: PII policy tags, Spark artifacts of the DAGs, contract evolution, schemas.
+        """Cross-layer checks: PII policy tags, Spark artifacts of the DAGs, contract evolution, schemas,
+        and with --lineage-events the observed lineage against the declared one.
 
         One line per finding naming the file and the column, DAG or job; exit 1 on any finding.
         """
@@ -162,6 +188,9 @@ def register(app: typer.Typer) -> None:
             findings = run_checks(root, previous=previous, stacks_dir=stacks, only=only)
         for line in format_findings(findings):
             typer.echo(line)
+        lineage_findings, lineage_scope = observed_lineage(root, lineage_events, lineage_env)
+        for line in lineage_findings:
+            typer.echo(line)
         ran = [c for c in selected if c != "contract-evolution" or previous is not None]
         scope = f"{'release ' + str(root.parent.name) if release else 'source tree'}"
         if needs_stacks:
@@ -176,6 +205,8 @@ def register(app: typer.Typer) -> None:
                 if previous is not None
                 else (f"; contract-evolution not run ({against})")
             )
-        if findings:
-            raise Refused(f"{len(findings)} cross-layer finding(s) ({', '.join(ran)}; {scope})")
+        scope += f"; {lineage_scope}"
+        if findings or lineage_findings:
+            count = len(findings) + len(lineage_findings)
+            raise Refused(f"{count} cross-layer finding(s) ({', '.join(ran)}; {scope})")
         typer.echo(f"ok: {', '.join(ran)} ({scope})")

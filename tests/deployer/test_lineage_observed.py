@@ -1,0 +1,137 @@
+"""Observed lineage: a real dbt run on DuckDB (the DAG library's dbt step, under `dbt-ol`) leaves
+OpenLineage events; `deployer check` reports the edge no domain declares, `deployer lineage --env`
+draws it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from composer.local_run import lineage_events_file, openlineage_environ, read_lineage_events
+from platform_model import REPO_ROOT
+from tests.support.domains import copy_repo
+
+DAY = "2026-01-15"
+# A model of the orders domain reading the customers domain's raw table: orders does not declare it
+# (customers is no input of orders), though the SQL names it through dbt's own source().
+PEEK = "{{ config(materialized='table', contract={'enforced': false}) }}\n" + (
+    "select customer_id, segment from {{ source('customers_raw', 'customers_events') }}\n"
+)
+
+
+def deployer(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m deployer ARGS` from `cwd`."""
+    return subprocess.run(
+        [sys.executable, "-m", "deployer", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture(scope="module")
+def peek_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A scratch repo with the undeclared model, its dbt step run for real: (release files, events)."""
+    from composer.local_run import write_sample_events
+    from composer.runtime_config import for_repo, write
+    from platform_model.environment import load_environment
+
+    tmp = tmp_path_factory.mktemp("lineage")
+    repo = copy_repo(tmp / "repo", REPO_ROOT)
+    (repo / "dbt" / "models" / "orders" / "staging" / "stg_orders_peek.sql").write_text(PEEK)
+    # the layout a promotion leaves: files/{dags,domains,dbt}; the bucket root holds dags/ and data/
+    files = tmp / "files"
+    for part, src in (("dags", "composer/dags"), ("domains", "domains"), ("dbt", "dbt")):
+        shutil.copytree(repo / src, files / part, ignore=shutil.ignore_patterns("target", "logs"))
+    dags = files / "dags"
+    write(
+        for_repo(
+            load_environment("local"),
+            components=dict.fromkeys(("jobs", "dbt", "gx"), "r"),
+            jobs_base="file:///x/",
+        ),
+        dags,
+    )
+    warehouse = tmp / "warehouse"
+    write_sample_events(warehouse, DAY, rows=20)
+    events = lineage_events_file(tmp)
+    mp = pytest.MonkeyPatch()
+    try:
+        for key, value in openlineage_environ(dags, events).items():
+            mp.setenv(key, value)
+        mp.syspath_prepend(str(dags))
+        from pipelines import dbt_task, runtime
+
+        cfg = runtime.load(dags / "runtime_config.json")
+        outcome = dbt_task.build(files / "dbt", cfg, "stg_orders_peek", DAY, warehouse)
+    finally:
+        mp.undo()
+    assert outcome.nodes == {"model.platform.stg_orders_peek": "success"}
+    return files, events
+
+
+def test_the_dbt_step_leaves_events_with_inputs_and_outputs(peek_run: tuple[Path, Path]) -> None:
+    _files, events = peek_run
+    runs = [e for e in read_lineage_events(events) if e["job"]["name"].endswith("stg_orders_peek.build.run")]
+    assert {e["eventType"] for e in runs} == {"START", "COMPLETE"}
+    done = next(e for e in runs if e["eventType"] == "COMPLETE")
+    assert done["job"]["namespace"] == "local"  # the environment, from the transport's set-up
+    assert [(d["namespace"].split("://")[0], d["name"]) for d in done["inputs"]] == [
+        ("duckdb", "warehouse.raw_local.customers_events")
+    ]
+    assert [d["name"] for d in done["outputs"]] == ["warehouse.staging_local.stg_orders_peek"]
+
+
+def test_check_reports_the_undeclared_edge(peek_run: tuple[Path, Path]) -> None:
+    files, events = peek_run
+    done = deployer(
+        files, "check", "--release", str(files), "--only", "dbt-selectors", "--lineage-events", str(events)
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        "lineage: observed, never declared: raw.customers_events -> dbt stg_orders_peek "
+        "(orders does not declare reading it)"
+    ) in done.stdout.splitlines()
+    assert "1 cross-layer finding(s)" in done.stderr + done.stdout
+
+
+def test_check_without_events_has_no_lineage_finding_and_says_so(peek_run: tuple[Path, Path]) -> None:
+    files, _events = peek_run
+    missing = files.parent / "no-events.jsonl"
+    done = deployer(
+        files, "check", "--release", str(files), "--only", "dbt-selectors", "--lineage-events", str(missing)
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"lineage: no OpenLineage events at {missing}, nothing observed (no finding)" in done.stdout
+
+
+def test_lineage_env_draws_the_observed_graph_beside_the_declared(
+    peek_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from deployer.lineage_observed import report, write_observed
+
+    files, events = peek_run
+    result = report(files, events, "local")
+    assert result is not None
+    written = write_observed(result, tmp_path)
+    assert sorted(p.name for p in written) == [
+        "lineage-observed.mmd",
+        "lineage-observed.svg",
+        "lineage-observed.txt",
+    ]
+    root = ET.parse(tmp_path / "lineage-observed.svg").getroot()
+    titles = {"".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}title")}
+    assert "raw_customers_events&#45;&gt;model_stg_orders_peek" in titles or (
+        "raw_customers_events->model_stg_orders_peek" in titles
+    )
+    text = (tmp_path / "lineage-observed.txt").read_text()
+    assert "observed, never declared: raw.customers_events -> dbt stg_orders_peek" in text
+    # the one step that ran read nothing it declares, so no declared edge is missing from it
+    assert "declared, never observed" not in text
