@@ -165,7 +165,7 @@ def compare(declared: Lineage, observed: Observed) -> Differences:
 
 
 def mark(observed: Observed, diff: Differences) -> Lineage:
-    """The observed graph with its undeclared edges in red and the declared ones it misses dashed."""
+    """The observed graph with the edges no declaration allows drawn in red."""
     graph = observed.graph
     for edge in diff.never_declared:
         graph.edge_style[edge] = {"color": "#dc2626", "penwidth": "2", "label": "undeclared"}

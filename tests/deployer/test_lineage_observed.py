@@ -135,3 +135,18 @@ def test_lineage_env_draws_the_observed_graph_beside_the_declared(
     assert "observed, never declared: raw.customers_events -> dbt stg_orders_peek" in text
     # the one step that ran read nothing it declares, so no declared edge is missing from it
     assert "declared, never observed" not in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "error: --release: give a release id, or --env ENV for the one live there"),
+        (("--release", "r-0123456789ab", "--events", "x.jsonl"), "error: --events: needs --env ENV"),
+    ],
+)
+def test_lineage_bad_arguments_are_one_line_and_exit_2(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    done = deployer(REPO_ROOT, "lineage", *args, "--out", str(tmp_path))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines()[0].startswith(message) and "Traceback" not in done.stderr
