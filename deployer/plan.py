@@ -14,7 +14,10 @@ Objects under `dags/` that the release does not have are archived (copied to
 A DAG object the release overwrites with other content is archived the same way, before the overwrite,
 so nothing is lost even in a bucket without object versioning.
 Component paths are keyed by content, not by release id, and the runtime config names no release id:
-a release that only changes one DAG uploads that DAG, nothing else.
+a release that only changes one DAG uploads that DAG, nothing else. A component that changes gets a new
+prefix (a running DAG keeps reading the old one, whole, until the runtime config names the new); the
+files of it that the live release's prefix already holds with the same MD5 and size are copied there
+server-side, so a one-model dbt change moves one file's bytes.
 
 The runtime config is `platform_model.runtime.render` of the release's domain declarations
 (`domains/*.yaml`, resolved for the environment: its overrides applied, the domains it switches off
@@ -66,6 +69,13 @@ class Upload:
     replaces: int | None = field(
         default=None,
         metadata={"doc": "generation of the archived DAG it overwrites (the write is conditioned on it)"},
+    )
+    copy_from: tuple[str, int] | None = field(
+        default=None,
+        metadata={
+            "doc": "(name, generation) of an object of the same bucket with this content (same MD5 and "
+            "size, under the live release's prefix of the component): copied server-side, not uploaded"
+        },
     )
 
 
@@ -227,9 +237,11 @@ class Plan:
                 "archive": len(self.archive),
                 "unchanged": self.unchanged,
                 "bytes": sum(u.size for u in self.uploads),
+                "server_side_copies": sum(1 for u in self.uploads if u.copy_from),
             },
             "upload": [
                 {"phase": u.phase, "uri": uri(u.bucket, u.name), "size": u.size}
+                | ({"copy_of": uri(u.bucket, u.copy_from[0])} if u.copy_from else {})
                 for u in self.uploads
                 if not u.change
             ],
@@ -329,6 +341,18 @@ def compute(
         (composer, gx_prefix(manifest)),
         (composer, "dags/"),
     ]
+    # The live release's prefix of each component that changes: its files are copy sources.
+    live_components = state.current.components if state.current else {}
+    sources: dict[str, tuple[str, str]] = {}
+    for component, bucket, prefix in (
+        ("jobs", artifacts, jobs_prefix(manifest)),
+        ("dbt", composer, dbt_prefix(manifest)),
+        ("gx", composer, gx_prefix(manifest)),
+    ):
+        old = live_components.get(component)
+        if old and old != manifest.components[component]:
+            sources[component] = (bucket, prefix.replace(manifest.components[component], old, 1))
+    scanned += list(sources.values())
     # The release files the runtime config is rendered from: its jobs index and its domain declarations.
     inputs = [p for p in (JOBS_FILE, *domain_paths(manifest)) if p in manifest.by_path()]
     # Against GCS each request is a round trip: the listings and the render inputs go out together,
@@ -348,6 +372,7 @@ def compute(
     config_bytes = to_bytes(config)
 
     desired: list[tuple[Phase, str, str, str | None, int, str]] = []  # phase, bucket, name, source, size, md5
+    copies: dict[tuple[str, str, int], tuple[str, int]] = {}  # (bucket, md5, size) -> (name, generation)
     for prefix, component, bucket, phase in (
         (jobs_prefix(manifest), "jobs", artifacts, "artifacts"),
         (dbt_prefix(manifest), "dbt", composer, "data"),
@@ -356,6 +381,10 @@ def compute(
         for entry in manifest.component_files(component):
             rel = entry.path[len(component) + 1 :]
             desired.append((phase, bucket, prefix + rel, entry.path, entry.size, entry.md5))  # type: ignore[arg-type]
+        if component in sources:
+            for info in listings[sources[component]].values():
+                if info.md5 is not None:
+                    copies.setdefault((bucket, info.md5, info.size), (info.name, info.generation))
     desired.append(
         ("runtime-config", composer, RUNTIME_CONFIG_OBJECT, None, len(config_bytes), md5_b64(config_bytes))
     )
@@ -363,9 +392,11 @@ def compute(
         desired.append(("dags", composer, entry.path, entry.path, entry.size, entry.md5))
 
     present: dict[tuple[str, str], ObjInfo] = {}
-    for (bucket, _prefix), objs in listings.items():
+    for key, objs in listings.items():
+        if key in sources.values():
+            continue  # copy sources only: the live release's files, not this release's
         for name, info in objs.items():
-            present[(bucket, name)] = info
+            present[(key[0], name)] = info
 
     uploads: list[Upload] = []
     unchanged = 0
@@ -381,8 +412,19 @@ def compute(
         if have is not None and phase == "dags":
             overwritten.append(have)
             replaces = have.generation
+        copy_from = copies.get((bucket, md5, size)) if have is None and phase != "dags" else None
         uploads.append(
-            Upload(phase, bucket, name, source, size, md5, change=have is not None, replaces=replaces)
+            Upload(
+                phase,
+                bucket,
+                name,
+                source,
+                size,
+                md5,
+                change=have is not None,
+                replaces=replaces,
+                copy_from=copy_from,
+            )
         )
 
     previous = state.current.release if state.current else None

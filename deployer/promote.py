@@ -105,6 +105,8 @@ def fetch_checked(
 
 def _upload(store: ReleaseStore, published: PublishedRelease, plan: Plan) -> Callable[[Upload], None]:
     def one(item: Upload) -> None:
+        if item.copy_from is not None and _copy(store, item):
+            return
         data = plan.runtime_config_bytes if item.source is None else store.read_file(published, item.source)
         if md5_b64(data) != item.md5:
             raise Refused(
@@ -126,6 +128,21 @@ def _upload(store: ReleaseStore, published: PublishedRelease, plan: Plan) -> Cal
             ) from None
 
     return one
+
+
+def _copy(store: ReleaseStore, item: Upload) -> bool:
+    """Server-side copy of the object with this content the plan found (`Upload.copy_from`: same bucket,
+    same MD5 and size, from the generation listed, so the bytes are the ones listed); False when that
+    generation is gone meanwhile (then the file is uploaded)."""
+    from google.api_core.exceptions import NotFound
+
+    assert item.copy_from is not None
+    name, generation = item.copy_from
+    try:
+        store.gcs.copy(item.bucket, name, item.bucket, item.name, source_generation=generation)
+    except NotFound:
+        return False
+    return True
 
 
 def _archive_copy(target: Target, plan: Plan, quiet: bool, *, overwritten: bool) -> int:
@@ -504,7 +521,8 @@ def promote(
             "archived": len(plan.archive),
             "archive_copies": copied,
             "removed": removed,
-            "bytes_uploaded": sum(u.size for u in plan.uploads),
+            "bytes_uploaded": sum(u.size for u in plan.uploads if u.copy_from is None),
+            "server_side_copies": sum(1 for u in plan.uploads if u.copy_from),
             "files": _files(published),
             "domains": domain_summary(plan.runtime_config),
             "contracts": plan.contracts.as_dict() if plan.contracts else None,

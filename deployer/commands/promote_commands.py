@@ -37,7 +37,8 @@ def _print_plan(data: dict[str, Any], show_config: bool = True) -> None:
     for line in data.get("contract_lines", []):
         console.print(line, markup=False)
     for item in data["upload"]:
-        console.print(f"  + {item['uri']}  [{item['phase']}, {item['size']} B]", markup=False)
+        copy = f" (server-side copy of {item['copy_of']})" if item.get("copy_of") else ""
+        console.print(f"  + {item['uri']}  [{item['phase']}, {item['size']} B]{copy}", markup=False)
     for item in data["change"]:
         console.print(f"  ~ {item['uri']}  [{item['phase']}, {item['size']} B]", markup=False)
     for item in data["archive"]:

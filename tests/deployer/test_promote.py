@@ -260,6 +260,23 @@ def test_component_paths_are_content_addressed(env_with_releases: DeployerEnv, r
         assert config["spark"]["jobs"][name]["main_python_file_uri"].endswith(
             f"/jobs/{manifest_c.components['jobs']}/{job['main']}"
         )
+    # The files of a changed component that the live release's prefix holds byte for byte are copied
+    # server-side; only the others' bytes move.
+    manifest_b = parse_manifest((releases.dir / releases.b / "manifest.json").read_bytes(), releases.b)
+    held = {(f.path.split("/", 1)[0], f.md5, f.size) for f in manifest_b.files}
+    changed_components = [c for c in ("jobs", "dbt") if manifest_b.components[c] != manifest_c.components[c]]
+    files_c = [f for c in changed_components for f in manifest_c.component_files(c)]
+    same = [f for f in files_c if (f.path.split("/", 1)[0], f.md5, f.size) in held]
+    assert changed_components == ["jobs", "dbt"] and same and len(same) < len(files_c)
+    assert changed["server_side_copies"] == len(same) == changed["counters"]["copies"]
+    runtime_config = env_with_releases.objects(buckets["composer"], "dags/runtime_config.json")
+    assert changed["bytes_uploaded"] == sum(f.size for f in files_c if f not in same) + len(
+        runtime_config["dags/runtime_config.json"]
+    )
+    dbt_c = env_with_releases.objects(buckets["composer"], f"data/dbt/{manifest_c.components['dbt']}/")
+    for entry in manifest_c.component_files("dbt"):
+        local = (releases.dir / releases.c / "files" / entry.path).read_bytes()
+        assert dbt_c[f"data/dbt/{manifest_c.components['dbt']}/{entry.path[4:]}"] == local
 
 
 def test_drift_reports_added_changed_missing(env_with_releases: DeployerEnv, releases: Releases) -> None:
