@@ -173,6 +173,14 @@ def check_contracts(
         note = f"{live.release} live in {env} declares no domains (domains/*.yaml): nothing to compare with"
         return ContractCheck(env, release, live.release, note=note)
 
+    # Every domain file of both releases in one round trip (read_file caches what it read and verified).
+    wanted = [(live, p) for p in domain_paths(live.manifest)] + [
+        (published, p) for p in domain_paths(published.manifest)
+    ]
+    with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
+        for future in [pool.submit(store.read_file, release, path) for release, path in wanted]:
+            future.result()
+
     def read_live(path: str) -> bytes:
         return store.read_file(live, path)
 

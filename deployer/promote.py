@@ -23,6 +23,7 @@ from __future__ import annotations
 import mimetypes
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from deployer import approval, audit, lock, log, pause, verify
@@ -351,8 +352,11 @@ def promote(
     store = ReleaseStore(target.gcs, target.store)
     # Local platform: the buckets must exist before a refusal can be audited.
     target.ensure_buckets(target.artifacts, target.composer)
-    published = fetch_checked(target, store, release_id, actor, kind)
-    state, _generation = read_state(target.gcs, target.artifacts, env.name)
+    # Two round trips that do not depend on each other: the release (manifest and listing) and the state.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        reading = pool.submit(read_state, target.gcs, target.artifacts, env.name)
+        published = fetch_checked(target, store, release_id, actor, kind)
+        state, _generation = reading.result()
     if kind == "rollback" and not state.was_live(release_id):
         reason = (
             f"{release_id} was never live in {env.name}: rollback only returns to a release that was; "
