@@ -13,20 +13,30 @@ for this release (so the files declare their DAGs, as they do there), in one Dag
 environment (`composer.dag_check.dag_report`). A file over its budget (DagBag's own per-file
 duration; 200 ms unless `--dag-parse-budget-ms` or `$DEPLOYER_DAG_PARSE_BUDGET_MS` say otherwise)
 slows every scheduler loop of that environment: the build refuses it.
+
+What does not change is not redone (`BuildCache`, under `$DEPLOYER_BUILD_CACHE` or `build/cache`): the
+Spark build is keyed by the digest of its sources (the tree's `dataproc_jobs/`, domain and environment
+files, the model, the JDK and pyspark), each environment's DAG parse by the digest of the DAG folder and
+the runtime config it was parsed with, and the expensive cross-layer checks by the digests of the
+components they read. Only passing results are kept; every key also covers the code that computes them
+(`toolchain_digest`). A cached build is byte for byte the uncached one (the manifest's digests are equal).
 """
 
 from __future__ import annotations
 
 import contextlib
 import getpass
+import hashlib
+import json
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +73,7 @@ from policies import crosslayer
 
 RELEASES_DIR_ENV = "DEPLOYER_RELEASES_DIR"
 DAG_PARSE_BUDGET_ENV = "DEPLOYER_DAG_PARSE_BUDGET_MS"
+BUILD_CACHE_ENV = "DEPLOYER_BUILD_CACHE"
 DEFAULT_DAG_PARSE_BUDGET_MS = 200
 
 # What never enters a release, wherever it appears in a source tree.
@@ -75,6 +86,172 @@ _DBT_EXCLUDED_FILES = {".user.yml"}
 def default_releases_dir() -> Path:
     """Where local releases live: `$DEPLOYER_RELEASES_DIR`, else `build/releases` in the repo."""
     return Path(os.environ.get(RELEASES_DIR_ENV) or REPO_ROOT / "build" / "releases")
+
+
+def default_cache_dir() -> Path:
+    """Where the build keeps what it need not redo: `$DEPLOYER_BUILD_CACHE`, else `build/cache`."""
+    return Path(os.environ.get(BUILD_CACHE_ENV) or REPO_ROOT / "build" / "cache")
+
+
+# -- build cache -----------------------------------------------------------------------------------
+
+_CACHE_VERSION = "1"
+# The code that computes a cached result: a change to any of it is a new key for every entry.
+_TOOLCHAIN_GLOBS = (
+    "platform_model/**/*.py",
+    "composer/*.py",
+    "policies/**/*.py",
+    "dataproc_jobs/build.py",
+    "deployer/release.py",
+    "uv.lock",
+)
+
+
+def _hash_files(digest: Any, files: Iterable[tuple[str, Path]]) -> None:
+    for label, path in sorted(files):
+        data = path.read_bytes()
+        digest.update(f"{label}\0{len(data)}\0".encode())
+        digest.update(data)
+
+
+def _tree_files(base: Path, label: str, pattern: str = "**/*") -> list[tuple[str, Path]]:
+    """(label/relative path, path) of every file under `base` matching `pattern`, caches left out."""
+    if not base.is_dir():
+        return []
+    return [
+        (f"{label}/{p.relative_to(base).as_posix()}", p)
+        for p in base.glob(pattern)
+        if p.is_file()
+        and not _ALWAYS_EXCLUDED_DIRS & set(p.parts)
+        and not p.name.endswith(_ALWAYS_EXCLUDED_SUFFIXES)
+    ]
+
+
+def toolchain_digest() -> str:
+    """sha256 of the code that builds and checks a release (`_TOOLCHAIN_GLOBS`) and of the Python version."""
+    digest = hashlib.sha256(f"toolchain {_CACHE_VERSION} {sys.version_info[:3]}\n".encode())
+    files: list[tuple[str, Path]] = []
+    for pattern in _TOOLCHAIN_GLOBS:
+        files += [(p.relative_to(REPO_ROOT).as_posix(), p) for p in REPO_ROOT.glob(pattern) if p.is_file()]
+    _hash_files(digest, [f for f in files if "__pycache__" not in f[1].parts])
+    return digest.hexdigest()
+
+
+def _tool_identity(name: str) -> str:
+    found = shutil.which(name)
+    if not found:
+        return f"{name}: none"
+    real = Path(found).resolve()
+    stat = real.stat()
+    return f"{name}: {real} {stat.st_size} {stat.st_mtime_ns}"
+
+
+def spark_build_key(root: Path, toolchain: str) -> str:
+    """The digest a Spark build of `root` is cached under: every file it reads (the tree's
+    `dataproc_jobs/`, `domains/` and `environments/` files, and the model it imports), the JDK and pyspark
+    it compiles and links with, and `toolchain`."""
+    import importlib.metadata
+
+    digest = hashlib.sha256(f"spark-build {_CACHE_VERSION} {toolchain}\n".encode())
+    for tool in ("javac", "jar"):
+        digest.update(f"{_tool_identity(tool)}\n".encode())
+    try:
+        digest.update(f"pyspark {importlib.metadata.version('pyspark')}\n".encode())
+    except importlib.metadata.PackageNotFoundError:
+        digest.update(b"pyspark none\n")
+    files = _tree_files(root / "dataproc_jobs", "dataproc_jobs")
+    files += _tree_files(root / "platform_model", "platform_model", "**/*.py")
+    files += [(f"domains/{p.name}", p) for p in domain_files(root / "domains")]
+    files += [(f"environments/{p.name}", p) for p in (root / "environments").glob("*.yaml")]
+    _hash_files(digest, files)
+    return digest.hexdigest()
+
+
+class BuildCache:
+    """Results of a release build's steps, each under the digest of its inputs (`<dir>/<kind>/<key>`).
+
+    An entry appears whole or not at all: it is written into a temporary name in the same folder and
+    renamed into place (a killed build leaves only a temporary name, swept by a later build), and a
+    folder entry carries the sha256 of its files, checked when it is used.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+
+    def _sweep(self, kind_dir: Path) -> None:
+        cutoff = time.time() - 3600  # a build in progress in another process renames its entry sooner
+        for stale in kind_dir.glob(".tmp-*"):
+            with contextlib.suppress(OSError):
+                if stale.stat().st_mtime < cutoff and stale.is_dir():
+                    shutil.rmtree(stale)
+                elif stale.stat().st_mtime < cutoff:
+                    stale.unlink()
+
+    def folder(self, kind: str, key: str, make: Callable[[Path], object]) -> tuple[Path, bool]:
+        """The folder of files cached as `kind/key` (made by `make(empty folder)` if missing or damaged);
+        returns it and whether it was there."""
+        kind_dir = self.dir / kind
+        final = kind_dir / key
+        if self._intact(final):
+            return final / "files", True
+        kind_dir.mkdir(parents=True, exist_ok=True)
+        self._sweep(kind_dir)
+        tmp = kind_dir / f".tmp-{uuid.uuid4().hex[:12]}"
+        try:
+            make(tmp / "files")
+            digests = {
+                p.relative_to(tmp / "files").as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted((tmp / "files").rglob("*"))
+                if p.is_file()
+            }
+            (tmp / "digests.json").write_text(json.dumps(digests, indent=1, sort_keys=True), encoding="utf-8")
+            if final.exists():  # damaged: replaced, never patched
+                trash = kind_dir / f".tmp-{uuid.uuid4().hex[:12]}"
+                with contextlib.suppress(OSError):
+                    final.rename(trash)
+                shutil.rmtree(trash, ignore_errors=True)
+            try:
+                tmp.rename(final)
+            except OSError:
+                if not self._intact(final):  # another build renamed its own entry first: use that one
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return final / "files", False
+
+    @staticmethod
+    def _intact(entry: Path) -> bool:
+        try:
+            digests = json.loads((entry / "digests.json").read_text(encoding="utf-8"))
+            found = {
+                p.relative_to(entry / "files").as_posix() for p in (entry / "files").rglob("*") if p.is_file()
+            }
+            if found != set(digests):
+                return False
+            return all(
+                hashlib.sha256((entry / "files" / rel).read_bytes()).hexdigest() == sha
+                for rel, sha in digests.items()
+            )
+        except (OSError, ValueError, AttributeError):
+            return False
+
+    def get(self, kind: str, key: str) -> Any:
+        """The JSON value cached as `kind/key.json`, or None."""
+        try:
+            return json.loads((self.dir / kind / f"{key}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def put(self, kind: str, key: str, value: Any) -> None:
+        """Cache a JSON value as `kind/key.json` (written to a temporary name, then renamed)."""
+        kind_dir = self.dir / kind
+        kind_dir.mkdir(parents=True, exist_ok=True)
+        tmp = kind_dir / f".tmp-{uuid.uuid4().hex[:12]}.json"
+        try:
+            tmp.write_text(json.dumps(value, sort_keys=True), encoding="utf-8")
+            os.replace(tmp, kind_dir / f"{key}.json")
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 # -- local releases --------------------------------------------------------------------------------
@@ -135,6 +312,10 @@ class BuildResult:
     seconds: float
     checks: list[str]
     dag_parse: DagParse | None = None
+    timings: dict[str, float] | None = None
+    """Seconds of each step (`spark build`, `collect`, `dag parse: <env>`, `check: <name>`, ...)."""
+    cached: tuple[str, ...] = ()
+    """The steps whose result came from the build cache."""
 
     def summary(self) -> dict[str, Any]:
         """JSON-friendly summary (what `release build --json` prints)."""
@@ -151,6 +332,8 @@ class BuildResult:
             "seconds": round(self.seconds, 3),
             "checks": self.checks,
             "dag_parse": self.dag_parse.summary() if self.dag_parse else None,
+            "timings": {step: round(t, 3) for step, t in (self.timings or {}).items()},
+            "cached": list(self.cached),
         }
 
 
@@ -198,11 +381,31 @@ def _collect(root: Path, jobs_dir: Path | None) -> dict[str, Path]:
     return sources
 
 
-def _build_jobs(root: Path, out: Path) -> Path | None:
-    """Run the Spark build of the source tree, if it has one."""
+def _build_jobs(
+    root: Path,
+    out: Path,
+    cache: BuildCache | None = None,
+    steps: _Steps | None = None,
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> Path | None:
+    """Run the Spark build of the source tree, if it has one (with `cache`: once per source digest)."""
     if not (root / "dataproc_jobs" / "build.py").is_file():
         return None
-    return build_tree(root, out)
+    if cache is None:
+        progress("building Spark artifacts (python -m dataproc_jobs.build)")
+        return build_tree(root, out)
+    key = spark_build_key(root, toolchain_digest())
+
+    def make(target: Path) -> None:
+        progress("building Spark artifacts (python -m dataproc_jobs.build)")
+        build_tree(root, target)
+
+    built, hit = cache.folder("spark-build", key, make)
+    if hit:
+        progress("Spark artifacts: sources unchanged, built before")
+        if steps is not None:
+            steps.cached.append("spark build")
+    return built
 
 
 def check_jobs(files: dict[str, bytes]) -> None:
@@ -321,11 +524,18 @@ def check_dag_parse(
     budget_ms: int,
     shown_as: str = "composer/dags",
     progress: Callable[[str], None] = lambda _msg: None,
+    cache: BuildCache | None = None,
+    steps: _Steps | None = None,
 ) -> DagParse:
     """Parse the DAG folder once per environment, with the runtime config rendered for it, and refuse
     (ConfigError naming the file, the environment and the figure) an import error or a file over
-    `budget_ms`. Returns the per-file durations."""
+    `budget_ms`. Returns the per-file durations.
+
+    With `cache`, an environment whose runtime config and DAG files (`manifest`'s dags digest) passed
+    before is not parsed again: its durations are those measured then, held to `budget_ms` again."""
     durations: dict[str, dict[str, float]] = {}
+    steps = steps or _Steps()
+    toolchain = toolchain_digest() if cache is not None else ""
 
     def shown(rel: str) -> str:
         return f"{shown_as}/{rel.removeprefix('dags/')}"
@@ -334,24 +544,22 @@ def check_dag_parse(
         for name, env in envs.items():
             config = Path(tmp) / name / RUNTIME_CONFIG_NAME
             config.parent.mkdir()
-            config.write_bytes(_render_for(env, manifest, contents))
-            progress(f"parsing the DAGs with Airflow's DagBag and the runtime config of {name}")
-            try:
-                report = dag_report(dag_folder, runtime_config=config)
-            except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
-                raise ConfigError(
-                    f"{shown_as}: loading the DAG folder with Airflow and the runtime config of {name} "
-                    f"failed: {_last_line(str(exc))}"
-                ) from None
-            errors: dict[str, str] = report["import_errors"]
-            if errors:
-                first = sorted(errors)[0]
-                more = f" (and {len(errors) - 1} more broken DAG files)" if len(errors) > 1 else ""
-                raise ConfigError(
-                    f"{shown(_dag_path(first, dag_folder))}: DAG import failed with the runtime config of "
-                    f"{name} ({env.file}): {_last_line(errors[first])}{more}"
-                )
-            files = {_dag_path(s["file"], dag_folder): float(s["duration"]) * 1000 for s in report["stats"]}
+            rendered = _render_for(env, manifest, contents)
+            config.write_bytes(rendered)
+            key = hashlib.sha256(
+                f"dag-parse {_CACHE_VERSION} {toolchain} {manifest.components.get('dags')}\n".encode()
+                + rendered
+            ).hexdigest()
+            cached = cache.get("dag-parse", key) if cache is not None else None
+            step = f"dag parse: {name}"
+            with steps.timed(step):
+                if isinstance(cached, dict):
+                    progress(f"the DAGs and the runtime config of {name} parsed before: not parsed again")
+                    files = {str(k): float(v) for k, v in cached.items()}
+                    steps.cached.append(step)
+                else:
+                    progress(f"parsing the DAGs with Airflow's DagBag and the runtime config of {name}")
+                    files = _parse_for(dag_folder, config, env, name, shown_as)
             durations[name] = files
             over = sorted(((ms, rel) for rel, ms in files.items() if ms > budget_ms), reverse=True)
             if over:
@@ -362,7 +570,99 @@ def check_dag_parse(
                     f"{budget_ms} ms budget of a DAG file (--dag-parse-budget-ms, ${DAG_PARSE_BUDGET_ENV})"
                     f"{more}"
                 )
+            if cache is not None and not isinstance(cached, dict):
+                cache.put("dag-parse", key, files)
     return DagParse(budget_ms, durations)
+
+
+def _parse_for(
+    dag_folder: Path, config: Path, env: Environment, name: str, shown_as: str
+) -> dict[str, float]:
+    """One DagBag load of `dag_folder` with runtime config `config`: release path -> ms; ConfigError
+    naming the first broken file."""
+    try:
+        report = dag_report(dag_folder, runtime_config=config)
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        raise ConfigError(
+            f"{shown_as}: loading the DAG folder with Airflow and the runtime config of {name} "
+            f"failed: {_last_line(str(exc))}"
+        ) from None
+    errors: dict[str, str] = report["import_errors"]
+    if errors:
+        first = sorted(errors)[0]
+        more = f" (and {len(errors) - 1} more broken DAG files)" if len(errors) > 1 else ""
+        shown = f"{shown_as}/{_dag_path(first, dag_folder).removeprefix('dags/')}"
+        raise ConfigError(
+            f"{shown}: DAG import failed with the runtime config of "
+            f"{name} ({env.file}): {_last_line(errors[first])}{more}"
+        )
+    return {_dag_path(s["file"], dag_folder): float(s["duration"]) * 1000 for s in report["stats"]}
+
+
+class _Steps:
+    """Seconds per build step, and the steps served from the cache."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.cached: list[str] = []
+
+    @contextlib.contextmanager
+    def timed(self, step: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[step] = self.seconds.get(step, 0.0) + time.perf_counter() - started
+
+
+# The cross-layer checks worth caching (seconds each: DagBag loads, dbt parse) and the components of
+# the release each reads, besides the environment files. The others, and any check added later, run
+# on every build.
+# spark-artifacts loads the DAGs with a runtime config that names the jobs, dbt and gx digests: all of them.
+CACHED_CHECKS: dict[str, tuple[str, ...]] = {
+    "spark-artifacts": ("dags", "jobs", "dbt", "gx", "domains"),
+    "dbt-selectors": ("dbt", "domains"),
+}
+
+
+def _check_key(name: str, manifest: Manifest, toolchain: str) -> str:
+    from platform_model.environment import ENVIRONMENTS_DIR
+
+    digest = hashlib.sha256(f"check {name} {_CACHE_VERSION} {toolchain}\n".encode())
+    for component in CACHED_CHECKS[name]:
+        digest.update(f"{component} {manifest.components.get(component)}\n".encode())
+    # run_checks reads the repository's environment files
+    _hash_files(digest, [(f"environments/{p.name}", p) for p in ENVIRONMENTS_DIR.glob("*.yaml")])
+    return digest.hexdigest()
+
+
+def run_crosslayer(
+    files: Path,
+    manifest: Manifest,
+    *,
+    cache: BuildCache | None = None,
+    steps: _Steps | None = None,
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> list[str]:
+    """The cross-layer findings of a release's `files/` folder, one check at a time (timed in `steps`);
+    with `cache`, a check of CACHED_CHECKS that passed on the same inputs is not run again."""
+    steps = steps or _Steps()
+    toolchain = toolchain_digest() if cache is not None else ""
+    findings: list[str] = []
+    for name in crosslayer.CHECKS:
+        key = _check_key(name, manifest, toolchain) if cache is not None and name in CACHED_CHECKS else None
+        step = f"check: {name}"
+        if cache is not None and key is not None and cache.get("checks", key) == []:
+            progress(f"cross-layer check {name}: its inputs passed before")
+            steps.seconds[step] = 0.0
+            steps.cached.append(step)
+            continue
+        with steps.timed(step):
+            found = [str(f) for f in crosslayer.run_checks(files, only=[name])]
+        if cache is not None and key is not None and not found:
+            cache.put("checks", key, [])
+        findings += found
+    return findings
 
 
 def _git_info(root: Path) -> GitInfo:
@@ -403,13 +703,18 @@ def build_release(
     environments_dir: Path | None = None,
     dag_parse_budget: int | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
 ) -> BuildResult:
     """Build the release of source tree `root` into `out/<release id>/` (reused when already there).
 
     `environments_dir`: the environments whose runtime config the DAGs are parsed with (default: the
     deployer's, `$DEPLOYER_ENV_DIR` or environments/); `dag_parse_budget`: ms per DAG file (see
-    `dag_parse_budget_ms`)."""
+    `dag_parse_budget_ms`); `cache_dir`: the build cache (default `default_cache_dir()`; `use_cache=False`
+    neither reads nor writes it)."""
     started = time.monotonic()
+    steps = _Steps()
+    cache = BuildCache(cache_dir or default_cache_dir()) if use_cache else None
     root = root.resolve()
     if not root.is_dir():
         raise ConfigError(f"--root: {root} is not a directory")
@@ -425,19 +730,21 @@ def build_release(
             progress("collecting sources")
             built_jobs = jobs_dir
             if built_jobs is None:
-                progress("building Spark artifacts (python -m dataproc_jobs.build)")
-                built_jobs = _build_jobs(root, Path(jobs_tmp))
-            sources = _collect(root, built_jobs)
-            contents: dict[str, bytes] = {}
-            for rel, src in sources.items():
-                data = src.read_bytes()
-                contents[rel] = data
-                dest = staging / "files" / rel
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_bytes(data)
-        check_jobs(contents)
+                with steps.timed("spark build"):
+                    built_jobs = _build_jobs(root, Path(jobs_tmp), cache, steps, progress)
+            with steps.timed("collect"):
+                sources = _collect(root, built_jobs)
+                contents: dict[str, bytes] = {}
+                for rel, src in sources.items():
+                    data = src.read_bytes()
+                    contents[rel] = data
+                    dest = staging / "files" / rel
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    dest.write_bytes(data)
         progress("reading the domain declarations")
-        check_domains(root, contents)
+        with steps.timed("domains"):
+            check_jobs(contents)
+            check_domains(root, contents)
         entries = [file_entry(rel, data) for rel, data in sorted(contents.items())]
         release = release_id_of(entries)
         manifest = Manifest(
@@ -451,12 +758,21 @@ def build_release(
             files=entries,
         )
         parse = check_dag_parse(
-            staging / "files" / "dags", manifest, contents, envs, budget_ms=budget, progress=progress
+            staging / "files" / "dags",
+            manifest,
+            contents,
+            envs,
+            budget_ms=budget,
+            progress=progress,
+            cache=cache,
+            steps=steps,
         )
         checks: list[str] = []
         if run_checks:
             progress("cross-layer checks")
-            findings = [str(f) for f in crosslayer.run_checks(staging / "files")]
+            findings = run_crosslayer(
+                staging / "files", manifest, cache=cache, steps=steps, progress=progress
+            )
             if findings:
                 more = f" (and {len(findings) - 1} more; run: deployer check)" if len(findings) > 1 else ""
                 raise ConfigError(f"cross-layer check failed: {findings[0]}{more}")
@@ -468,7 +784,15 @@ def build_release(
                 for entry in existing.manifest.files:
                     existing.read_verified(entry)
                 return BuildResult(
-                    release, final, existing.manifest, True, time.monotonic() - started, checks, parse
+                    release,
+                    final,
+                    existing.manifest,
+                    True,
+                    time.monotonic() - started,
+                    checks,
+                    parse,
+                    steps.seconds,
+                    tuple(steps.cached),
                 )
             except Refused:
                 pass  # a damaged local copy: rebuilt below
@@ -479,7 +803,10 @@ def build_release(
             final.rename(trash)
             shutil.rmtree(trash, ignore_errors=True)
         staging.rename(final)
-        return BuildResult(release, final, manifest, False, time.monotonic() - started, checks, parse)
+        seconds = time.monotonic() - started
+        return BuildResult(
+            release, final, manifest, False, seconds, checks, parse, steps.seconds, tuple(steps.cached)
+        )
     finally:
         with contextlib.suppress(OSError):
             shutil.rmtree(staging)

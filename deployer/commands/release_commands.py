@@ -40,6 +40,14 @@ def build(
             show_default=False,
         ),
     ] = None,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache",
+            help="Redo every step (Spark build, DAG parses, checks); default: reuse the results of "
+            "unchanged inputs from $DEPLOYER_BUILD_CACHE or build/cache.",
+        ),
+    ] = False,
 ) -> None:
     """Build a release: DAGs (parsed with Airflow's DagBag and each environment's runtime config, within
     their parse budget), Spark artifacts, dbt, GX, domains, manifest."""
@@ -60,6 +68,7 @@ def build(
         run_checks=not skip_checks,
         dag_parse_budget=dag_parse_budget_ms,
         progress=progress,
+        use_cache=not no_cache,
     )
     summary = result.summary()
     log.event("release_built", release=result.release, files=summary["files"], reused=result.reused)
@@ -79,6 +88,12 @@ def build(
         out().print(
             f"  DAG parse (budget {parse['budget_ms']} ms per file), slowest: {slowest}", markup=False
         )
+    steps = summary["timings"]
+    if steps:
+        shown = ", ".join(
+            f"{step} {t:.1f}s{' (cached)' if step in summary['cached'] else ''}" for step, t in steps.items()
+        )
+        out().print(f"  {result.seconds:.1f}s: {shown}", markup=False)
     git = summary["git"]
     if git["commit"]:
         out().print(f"  git {git['commit'][:12]}{' (dirty tree)' if git['dirty'] else ''}", markup=False)

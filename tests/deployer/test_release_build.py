@@ -25,6 +25,7 @@ def one_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: py
     the real repository's build parses them for every committed environment."""
     if request.node.name != "test_builds_the_real_repository":
         monkeypatch.setenv("DEPLOYER_ENV_DIR", str(build_environments(tmp_path / "environments")))
+    monkeypatch.setenv("DEPLOYER_BUILD_CACHE", str(tmp_path / "cache"))  # each test starts cold
 
 
 def build(root: Path, out: Path, jobs: Path | None, *extra: str):  # type: ignore[no-untyped-def]
@@ -73,7 +74,7 @@ def test_id_comes_from_content_only(tmp_path: Path) -> None:
     assert again.json()["release"] == first.json()["release"]
     os.utime(root / "composer" / "dags" / "a.py", (1, 1))
     reused = build(root, tmp_path / "out", jobs)
-    timings = {"seconds": 0, "dag_parse": None}  # measured again on every build
+    timings = {"seconds": 0, "dag_parse": None, "timings": None, "cached": None}  # measured on every build
     assert reused.json() | timings == first.json() | timings | {"reused": True}
     (root / "composer" / "dags" / "a.py").write_text(dag_source("dag_a", task="other"))
     changed = build(root, tmp_path / "out", jobs)
@@ -193,3 +194,74 @@ def test_builds_the_real_repository(tmp_path: Path) -> None:
     assert again.json()["digests"]["jobs"] == summary["digests"]["jobs"], (
         "the Spark build must be deterministic"
     )
+
+
+def manifest_of(result) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """What must not depend on the cache: every file's path, size and digests, and the components."""
+    manifest = json.loads((Path(result.json()["path"]) / "manifest.json").read_text())
+    return {"release": manifest["release"], "files": manifest["files"], "components": manifest["components"]}
+
+
+def test_an_unchanged_dag_parse_is_not_redone_and_still_held_to_the_budget(tmp_path: Path) -> None:
+    root = make_tree(tmp_path / "src", {"a.py": dag_source("dag_a"), "b.py": dag_source("dag_b")})
+    jobs = make_jobs(tmp_path / "jobs")
+    first = build(root, tmp_path / "out", jobs)
+    assert first.code == 0, first.err
+    assert first.json()["cached"] == [] and "dag parse: local" in first.json()["timings"]
+    again = build(root, tmp_path / "out", jobs)
+    assert again.json()["cached"] == ["dag parse: local"]
+    assert again.json()["dag_parse"] == first.json()["dag_parse"]  # the durations measured then
+    # The cached durations are held to the budget of this build.
+    line = one_line_error(build(root, tmp_path / "out", jobs, "--dag-parse-budget-ms", "1"))
+    assert "over the 1 ms budget" in line
+    # A changed DAG is parsed again; --no-cache parses and writes nothing to the cache.
+    (root / "composer" / "dags" / "a.py").write_text(dag_source("dag_a", task="other"))
+    changed = build(root, tmp_path / "out", jobs)
+    assert changed.json()["cached"] == []
+    entries = sorted((tmp_path / "cache" / "dag-parse").iterdir())
+    uncached = build(root, tmp_path / "out-uncached", jobs, "--no-cache")
+    assert uncached.json()["cached"] == [] and sorted((tmp_path / "cache" / "dag-parse").iterdir()) == entries
+    assert manifest_of(uncached) == manifest_of(changed)
+
+
+def copy_of_the_repository(target: Path) -> Path:
+    """The parts of the repository a release is built from (Spark build included), copied."""
+    for part in ("composer", "dataproc_jobs", "dbt", "gx", "domains", "environments"):
+        shutil.copytree(
+            REPO_ROOT / part, target / part, ignore=shutil.ignore_patterns("__pycache__", "target", "logs")
+        )
+    return target
+
+
+@pytest.mark.slow
+def test_an_unchanged_spark_build_is_reused_byte_for_byte(tmp_path: Path) -> None:
+    if shutil.which("javac") is None:
+        pytest.skip("no JDK (javac) on this machine: `make setup` installs one")
+    root = copy_of_the_repository(tmp_path / "src")
+    args = ("release", "build", "--json", "--skip-checks", "--root", str(root))
+    first = cli(*args, "--out", str(tmp_path / "out"))
+    assert first.code == 0, first.err
+    assert "spark build" not in first.json()["cached"]
+    # A DAG-only change: the Spark artifacts come from the cache, the DAGs are parsed again.
+    dag = sorted((root / "composer" / "dags").glob("*.py"))[0]
+    dag.write_text(dag.read_text() + "\n# a DAG-only change\n")
+    changed = cli(*args, "--out", str(tmp_path / "out"))
+    assert changed.code == 0, changed.err
+    assert changed.json()["cached"] == ["spark build"]
+    assert changed.json()["digests"]["jobs"] == first.json()["digests"]["jobs"]
+    # Byte for byte what a build without the cache makes.
+    uncached = cli(*args, "--no-cache", "--out", str(tmp_path / "out-uncached"))
+    assert uncached.code == 0, uncached.err
+    assert manifest_of(uncached) == manifest_of(changed)
+    # A damaged entry (a file changed, or half of it gone) is rebuilt, never used.
+    (entry,) = [p for p in (tmp_path / "cache" / "spark-build").iterdir() if not p.name.startswith(".")]
+    zipped = sorted((entry / "files").glob("*.zip"))[0]
+    zipped.write_bytes(b"damaged")
+    (tmp_path / "cache" / "spark-build" / ".tmp-killed").mkdir()  # what a killed build leaves
+    rebuilt = cli(*args, "--out", str(tmp_path / "out-rebuilt"))
+    assert rebuilt.code == 0, rebuilt.err
+    assert "spark build" not in rebuilt.json()["cached"]
+    assert manifest_of(rebuilt) == manifest_of(uncached)
+    (entry / "digests.json").unlink()
+    again = cli(*args, "--out", str(tmp_path / "out-again"))
+    assert "spark build" not in again.json()["cached"] and manifest_of(again) == manifest_of(uncached)
