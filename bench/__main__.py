@@ -1,6 +1,6 @@
 """`python -m bench` (what `make bench` runs): every benchmark, one table.
 
-    python -m bench [--only synth,promotion,dag_parse] [--sizes 100,1000,5000] [--delay-ms 30]
+    python -m bench [--only synth,promotion,dag_parse,cli,release] [--sizes 100,1000,5000] [--delay-ms 30]
                     [--repeats N] [--synth-domains 10] [--with-suite] [--json]
 
 Progress goes to stderr; stdout gets the table (or, with --json, the figures as JSON). Bad arguments:
@@ -14,10 +14,10 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench import dag_parse, promotion, suite, synth
+from bench import cli, dag_parse, promotion, release, suite, synth
 from bench.table import Figure, render, to_json
 
-BENCHMARKS = ("synth", "promotion", "dag_parse")
+BENCHMARKS = ("synth", "promotion", "dag_parse", "cli", "release")
 
 
 def _log(message: str) -> None:
@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             promotion.Config(sizes=sizes, delay_ms=args.delay_ms, noop_repeats=args.repeats), log=_log
         ),
         "dag_parse": lambda: dag_parse.run(repeats=max(args.repeats, 5)),
+        "cli": lambda: cli.run(repeats=max(args.repeats, cli.DEFAULT_REPEATS)),
+        "release": lambda: release.run(log=_log),
     }
     figures: list[Figure] = []
     for name in [n for n in BENCHMARKS if n in only]:
