@@ -90,8 +90,8 @@ audit: setup ## Audit the locked dependencies for known vulnerabilities (needs t
 demo: setup ## Set up, then run the whole product on this machine (no cloud account)
 	$(PY) -m deployer.demo
 
-bench: setup ## Benchmarks with their baselines, printed side by side
-	$(PY) -m bench
+bench: setup ## Benchmarks with their baselines, printed side by side (BENCH_ARGS="--only cli,release")
+	$(PY) -m bench $(BENCH_ARGS)
 
 reliability: setup ## Crash, race, approval-attack and hostile-input suite (prints figures)
 	$(PY) -m tests.reliability
