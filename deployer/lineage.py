@@ -19,11 +19,11 @@ from typing import Any
 
 from platform_model.domain import Domain, load_domains
 from platform_model.errors import ConfigError
+from platform_model.yamlfile import parse_yaml
 
 _REF = re.compile(r"""ref\(\s*['"]([^'"]+)['"]\s*\)""")
 _SOURCE = re.compile(r"""source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)""")
 _SNAPSHOT_BLOCK = re.compile(r"""\{%-?\s*snapshot\s+([A-Za-z0-9_]+)\s*-?%\}""")
-_SNAPSHOT_YAML_NAME = re.compile(r"""^\s*-\s*name:\s*([A-Za-z0-9_]+)\s*$""", re.MULTILINE)
 
 KIND_STYLE: dict[str, tuple[str, str]] = {
     # kind -> (fill, stroke)
@@ -34,6 +34,7 @@ KIND_STYLE: dict[str, tuple[str, str]] = {
     "suite": ("#ede9fe", "#6d28d9"),
 }
 UNDECLARED = "(undeclared)"
+SNAPSHOT_LABEL = "dbt snapshot "
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,15 @@ def _declare(graph: Lineage, domain: Domain, table_owner: dict[str, str]) -> Non
                     graph.link(node, _table_id("staging", written.table))
 
 
+def _snapshot_names(path: Path, text: str) -> list[str]:
+    """The snapshots a file defines: `{% snapshot name %}` blocks, or a YAML file's `snapshots:` entries."""
+    if path.suffix == ".sql":
+        return list(_SNAPSHOT_BLOCK.findall(text))
+    data = parse_yaml(text, str(path))
+    entries = data.get("snapshots") if isinstance(data, dict) else None
+    return [str(e["name"]) for e in entries or [] if isinstance(e, dict) and "name" in e]
+
+
 def _dbt_nodes(graph: Lineage, dbt_dir: Path, domains: dict[str, Domain]) -> dict[str, str]:
     """Model and snapshot nodes from the dbt folders (`models/<domain>/`, `snapshots/<domain>/`)."""
     nodes: dict[str, str] = {}
@@ -132,12 +142,9 @@ def _dbt_nodes(graph: Lineage, dbt_dir: Path, domains: dict[str, Domain]) -> dic
                     f"model_{_slug(path.stem)}", "model", f"dbt {path.stem}", owner, layer
                 )
             elif folder == "snapshots":
-                names = _SNAPSHOT_BLOCK.findall(text) if path.suffix == ".sql" else []
-                if path.suffix != ".sql" and re.search(r"^snapshots:", text, re.MULTILINE):
-                    names = _SNAPSHOT_YAML_NAME.findall(text)
-                for snap in names:
+                for snap in _snapshot_names(path, text):
                     nodes[snap] = graph.add(
-                        f"model_{_slug(snap)}", "model", f"dbt snapshot {snap}", owner, "dbt"
+                        f"model_{_slug(snap)}", "model", SNAPSHOT_LABEL + snap, owner, "dbt"
                     )
     return nodes
 
@@ -152,12 +159,7 @@ def _dbt_edges(graph: Lineage, dbt_dir: Path, models: dict[str, str], table_owne
             if path.suffix == ".sql" and folder == "models":
                 targets = [models[path.stem]]
             elif folder == "snapshots":
-                names = (
-                    _SNAPSHOT_BLOCK.findall(text)
-                    if path.suffix == ".sql"
-                    else _SNAPSHOT_YAML_NAME.findall(text)
-                )
-                targets = [models[n] for n in names if n in models]
+                targets = [models[n] for n in _snapshot_names(path, text) if n in models]
             else:
                 continue
             for target in targets:

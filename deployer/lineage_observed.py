@@ -12,7 +12,9 @@ The differences, among the steps that ran (a step that did not run says nothing)
 - declared, never observed: a declared input or output of a step that ran, absent from its events;
 - observed, never declared: an edge the events show that no declaration allows (e.g. a model that
   reads a table its domain does not own and its `inputs` do not give).
-Pub/Sub -> raw edges are not compared: nothing local runs the subscription.
+Not compared: Pub/Sub -> raw (nothing local runs the subscription), and a snapshot -> model edge:
+openlineage-dbt 1.54 drops snapshot parents from a model's inputs (its processor keeps `model.` and
+`source.` parents only), so no event can show it; such edges are listed as not observable.
 """
 
 from __future__ import annotations
@@ -23,7 +25,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deployer.lineage import UNDECLARED, Lineage, _slug, _table_id, build_lineage, to_mermaid, to_svg
+from deployer.lineage import (
+    SNAPSHOT_LABEL,
+    UNDECLARED,
+    Lineage,
+    _slug,
+    _table_id,
+    build_lineage,
+    to_mermaid,
+    to_svg,
+)
 from platform_model.errors import ConfigError
 
 
@@ -130,6 +141,8 @@ class Differences:
     never_declared: list[tuple[str, str]]
     not_run: list[str]
     """Declared steps with no event: nothing compared for them."""
+    unobservable: list[tuple[str, str]] = field(default_factory=list)
+    """Declared edges no event can show (a snapshot read by a model, see the module doc)."""
 
     def lines(self, declared: Lineage, observed: Lineage) -> list[str]:
         """One line per difference, with the nodes' labels."""
@@ -153,15 +166,18 @@ def compare(declared: Lineage, observed: Observed) -> Differences:
     """Declared edges of the steps that ran that no event shows, and observed edges no declaration allows."""
     allowed = [e for e in declared.edges if e not in declared.undeclared]
     seen = set(observed.graph.edges)
+    unobservable = [(a, b) for a, b in allowed if declared.nodes[a].label.startswith(SNAPSHOT_LABEL)]
     never_observed = [
         (a, b)
         for a, b in allowed
+        if (a, b) not in unobservable
         if (b in observed.ran or (a in observed.ran and declared.nodes[a].kind == "job"))
         and (a, b) not in seen
     ]
     never_declared = [e for e in observed.graph.edges if e not in allowed]
     steps = [n for n, node in declared.nodes.items() if node.kind in ("job", "model", "suite")]
-    return Differences(never_observed, never_declared, [n for n in steps if n not in observed.ran])
+    not_run = [n for n in steps if n not in observed.ran]
+    return Differences(never_observed, never_declared, not_run, unobservable)
 
 
 def mark(observed: Observed, diff: Differences) -> Lineage:
@@ -215,6 +231,11 @@ def write_observed(result: Report, out_dir: Path, name: str = "lineage-observed"
     )
     mmd.write_text(to_mermaid(graph), encoding="utf-8")
     lines = result.findings() or ["lineage: the events agree with the declarations"]
+    for a, b in result.diff.unobservable:
+        lines.append(
+            f"lineage: not observable (dbt-ol drops snapshot inputs): "
+            f"{result.declared.nodes[a].label} -> {result.declared.nodes[b].label}"
+        )
     if result.diff.not_run:
         lines.append(f"lineage: not run (not compared): {len(result.diff.not_run)} declared step(s)")
     txt.write_text("\n".join(lines) + "\n", encoding="utf-8")

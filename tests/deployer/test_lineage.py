@@ -164,3 +164,27 @@ def test_missing_dot_is_one_line_naming_the_package(tmp_path: Path, monkeypatch:
     monkeypatch.setenv("PATH", str(tmp_path))  # no `dot` there: the real binding fails to find it
     with pytest.raises(ConfigError, match="install the Debian package graphviz"):
         to_svg(build_lineage(_tree(tmp_path / "src")))
+
+
+def test_a_yaml_snapshot_is_one_node_not_one_per_column(tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    (root / "dbt" / "snapshots" / "customers" / "customers_history.yml").write_text(
+        "version: 2\nsnapshots:\n- name: customers_history\n  relation: ref('stg_customers')\n"
+        "  columns:\n  - name: customer_id\n  - name: segment\n"
+    )
+    graph = build_lineage(root)
+    assert "model_customers_history" in graph.nodes
+    assert "model_customer_id" not in graph.nodes and "model_segment" not in graph.nodes
+    assert ("dbt stg_customers", "dbt snapshot customers_history") in _labels(graph)
+
+
+def test_a_read_of_another_domain_outside_the_inputs_is_marked_undeclared(tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    (root / "dbt" / "models" / "orders" / "stg_orders_peek.sql").write_text(
+        "select * from {{ source('crm', 'customers') }}"
+    )
+    graph = build_lineage(root)
+    assert graph.undeclared == [("staging_customers", "model_stg_orders_peek")]
+    # revenue reads orders and customers: its inputs, so declared
+    assert ("model_stg_orders", "model_fct_revenue_by_segment") in graph.edges
+    assert "not declared" in to_svg(graph)
