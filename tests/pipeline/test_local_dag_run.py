@@ -178,6 +178,73 @@ def test_each_daily_dag_emits_its_asset_for_the_day(pipeline: Pipeline) -> None:
         ], dag_id
 
 
+def _lineage(pipeline: Pipeline) -> list[dict[str, Any]]:
+    from composer.local_run import read_lineage_events
+
+    files = {r.lineage_file for r in [*pipeline.before.values(), *pipeline.runs.values()]}
+    assert len(files) == 1 and None not in files  # local has lineage.enabled: one file for every run
+    return read_lineage_events(next(iter(files)))  # type: ignore[arg-type]
+
+
+def _names(event: dict[str, Any], side: str) -> list[str]:
+    """`dataset.table` of each dataset (the local names are `warehouse.<dataset>.<table>`)."""
+    return sorted(d["name"].removeprefix("warehouse.") for d in event.get(side) or [])
+
+
+@pytest.mark.parametrize("name", ["customers", "orders", "revenue"])
+def test_every_step_leaves_openlineage_events_with_its_tables(pipeline: Pipeline, name: str) -> None:
+    from platform_model.domain import load_domains
+
+    domains = load_domains()
+    domain, ds = domains[name], pipeline.config["datasets"]
+    events = _lineage(pipeline)
+    done = [e for e in events if e["eventType"] == "COMPLETE"]
+    jobs = {e["job"]["name"] for e in done}
+
+    def one(job: str) -> dict[str, Any]:
+        found = [e for e in done if e["job"]["name"] == job]
+        assert found, f"no COMPLETE event of {job} (jobs: {sorted(jobs)})"
+        return found[-1]
+
+    own = {key: f"{ds[key.split('.')[0]]}.{key.split('.')[1]}" for key in domain.tables()}
+    read_by_dbt = [own[k] for k in own if k.startswith("staging.") and not k.endswith("_rejects")]
+    read_by_dbt += [f"{ds['marts']}.{m}" for i in domain.inputs for m in domains[i].marts]
+    marts = sorted(f"{ds['marts']}.{m}" for m in domain.marts)
+    # Airflow's OpenLineage provider: every task, with the tables the DAG library declares
+    dag = domain.dag_id("daily")
+    for job in domain.spark_jobs:
+        written = sorted(v for k, v in own.items() if k.startswith("staging."))
+        for task in (one(f"{dag}.spark_{job}"), one(f"spark.{job}")):  # the task, and the Spark step itself
+            assert _names(task, "inputs") == [own[f"raw.{domain.event.raw_table}"]]  # type: ignore[union-attr]
+            assert _names(task, "outputs") == written
+    dbt = one(f"{dag}.dbt_build")
+    assert (_names(dbt, "inputs"), _names(dbt, "outputs")) == (sorted(read_by_dbt), marts)
+    assert one(f"{dag}.gx_validate")["job"]["namespace"] == "local"
+    # dbt-ol: an event per model the domain builds, its output the model's table
+    dbt_outputs = {n for e in done if "dbt" in e["producer"] for n in _names(e, "outputs")}
+    assert set(marts) <= dbt_outputs
+    # the GX step: each suite's table, with its data-quality assertions
+    for suite, spec in domain.gx_suites.items():
+        gx = one(f"gx.{suite}")
+        assert _names(gx, "inputs") == [f"{ds[spec.layer]}.{spec.table}"]
+        assertions = gx["inputs"][0]["inputFacets"]["dataQualityAssertions"]["assertions"]
+        assert assertions and all(a["success"] for a in assertions)
+
+
+def test_the_observed_lineage_is_the_declared_one(pipeline: Pipeline) -> None:
+    from composer.local_run import REPO_ROOT
+    from deployer.lineage_observed import report
+
+    events = next(iter(pipeline.runs.values())).lineage_file
+    assert events is not None
+    result = report(REPO_ROOT, events, "local")
+    assert result is not None
+    assert result.findings() == []
+    assert result.diff.not_run == []  # every declared step ran
+    # the one edge no event can show: dbt-ol drops a model's snapshot inputs
+    assert result.diff.unobservable == [("model_customers_snapshot", "model_dim_customers")]
+
+
 def test_customers_dimension_keeps_history(pipeline: Pipeline) -> None:
     dim = pipeline.query(f"select * from {pipeline.marts('dim_customers')}")
     versions = dim.groupby("customer_id").size()
