@@ -95,18 +95,27 @@ def lineage_events_file(root: Path) -> Path:
     return root / LINEAGE_EVENTS
 
 
-def openlineage_environ(dag_folder: Path, events: Path) -> dict[str, str]:
+def openlineage_environ(
+    dag_folder: Path, events: Path, environments_dir: Path | None = None
+) -> dict[str, str]:
     """The variables that make every step of a local run write OpenLineage events into `events`: the
     Airflow provider's file transport, openlineage-python's (for `dbt-ol`) and the DAG library's switch.
     Empty unless the folder's runtime config is of a local-platform environment with `lineage.enabled`
-    (on GCP, Composer, Dataproc and BigQuery report lineage themselves)."""
-    from platform_model.environment import load_environment
+    (on GCP, Composer, Dataproc and BigQuery report lineage themselves); empty too while the folder has
+    no usable runtime config (nothing promoted yet: the DAGs themselves report a broken one)."""
+    from pydantic import ValidationError
+
+    from platform_model.environment import ENVIRONMENTS_DIR, load_environment
     from platform_model.runtime import RuntimeConfig
 
     path = dag_folder / RUNTIME_CONFIG_NAME
     if not path.is_file():
         return {}
-    env = load_environment(RuntimeConfig.model_validate_json(path.read_bytes()).env)
+    try:
+        name = RuntimeConfig.model_validate_json(path.read_bytes()).env
+        env = load_environment(name, environments_dir or ENVIRONMENTS_DIR)
+    except (ValidationError, PlatformError):
+        return {}
     if env.platform != "local" or not env.lineage.enabled:
         return {}
     transport = {"type": "file", "log_file_path": str(events), "append": True}

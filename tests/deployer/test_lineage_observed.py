@@ -150,3 +150,46 @@ def test_lineage_bad_arguments_are_one_line_and_exit_2(
     done = deployer(REPO_ROOT, "lineage", *args, "--out", str(tmp_path))
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.strip().splitlines()[0].startswith(message) and "Traceback" not in done.stderr
+
+
+def _config_for(dags: Path, env_name: str) -> None:
+    """A rendered local runtime config, relabelled as `env_name`'s."""
+    import json
+
+    from composer.runtime_config import for_repo, write
+    from platform_model.environment import load_environment
+
+    path = write(
+        for_repo(
+            load_environment("local"),
+            components=dict.fromkeys(("jobs", "dbt", "gx"), "r"),
+            jobs_base="file:///x/",
+        ),
+        dags,
+    )
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({**data, "env": env_name}))
+
+
+def test_lineage_switches_on_only_for_a_local_environment_with_lineage_enabled(tmp_path: Path) -> None:
+    envs = tmp_path / "environments"
+    envs.mkdir()
+    local = (REPO_ROOT / "environments" / "local.yaml").read_text()
+    (envs / "local.yaml").write_text(local)
+    (envs / "local-off.yaml").write_text(
+        local.replace("name: local\n", "name: local-off\n") + "lineage: {enabled: false}\n"
+    )
+    shutil.copy(REPO_ROOT / "environments" / "dev.yaml", envs / "dev.yaml")
+    dags, events = tmp_path / "dags", tmp_path / "ol" / "events.jsonl"
+    dags.mkdir()
+    assert openlineage_environ(dags, events, envs) == {}  # nothing promoted yet
+    _config_for(dags, "local")
+    on = openlineage_environ(dags, events, envs)
+    assert on["PLATFORM_LINEAGE_EVENTS"] == str(events) and on["OPENLINEAGE_NAMESPACE"] == "local"
+    assert (
+        '"type": "file"' in on["AIRFLOW__OPENLINEAGE__TRANSPORT"]
+        and str(events) in on["AIRFLOW__OPENLINEAGE__TRANSPORT"]
+    )
+    for off in ("local-off", "dev"):
+        _config_for(dags, off)
+        assert openlineage_environ(dags, events, envs) == {}, off
