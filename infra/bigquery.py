@@ -62,6 +62,7 @@ from constructs import Construct
 from infra.cmek import Cmek
 from infra.domains import domain_labels
 from infra.iam import Identities
+from infra.refs import ref
 from infra.schemas import bigquery_schema, raw_partition_column
 from platform_model.domain import Column, Domain
 from platform_model.environment import Environment
@@ -148,7 +149,7 @@ class BigQuery(Construct):
                     self,
                     f"dataset-{layer}-{who}",
                     project=env.project,
-                    dataset_id=self.datasets[layer].dataset_id,
+                    dataset_id=ref(self.datasets[layer], "dataset_id"),
                     role=role,
                     member=member,
                 )
@@ -184,7 +185,7 @@ class BigQuery(Construct):
                 DataCatalogPolicyTagIamMember(
                     self,
                     f"tag-{key}-reader-{i}",
-                    policy_tag=tag.name,
+                    policy_tag=ref(tag, "name"),
                     role=FINE_GRAINED_READER,
                     member=member,
                 )
@@ -194,7 +195,7 @@ class BigQuery(Construct):
                 project=env.project,
                 location=location,
                 data_policy_id=f"{slug(env.prefix)}_{key}_masked",
-                policy_tag=tag.name,
+                policy_tag=ref(tag, "name"),
                 data_policy_type="DATA_MASKING_POLICY",
                 data_masking_policy=BigqueryDatapolicyDataPolicyDataMaskingPolicy(
                     predefined_expression=tag_spec.masking
@@ -207,7 +208,7 @@ class BigQuery(Construct):
                     f"masking-{key}-reader-{i}",
                     project=env.project,
                     location=location,
-                    data_policy_id=policy.data_policy_id,
+                    data_policy_id=ref(policy, "data_policy_id"),
                     role=MASKED_READER,
                     member=member,
                 )
@@ -263,7 +264,7 @@ class BigQuery(Construct):
             self,
             id_,
             project=args.project,
-            dataset_id=dataset.dataset_id,
+            dataset_id=ref(dataset, "dataset_id"),
             table_id=table_id,
             description=description,
             labels=labels,
@@ -277,4 +278,4 @@ class BigQuery(Construct):
 
     def policy_tag_ids(self) -> dict[str, str]:
         """Policy-tag resource names by display name (tokens until applied)."""
-        return {name: str(tag.name) for name, tag in self.policy_tags.items()}
+        return {name: str(ref(tag, "name")) for name, tag in self.policy_tags.items()}

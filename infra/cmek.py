@@ -19,6 +19,7 @@ from cdktn_provider_google.kms_key_ring import KmsKeyRing
 from constructs import Construct
 
 from infra.project import ProjectContext
+from infra.refs import ref
 from platform_model.environment import Environment
 
 ENCRYPTER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
@@ -73,7 +74,7 @@ class Cmek(Construct):
                 self,
                 f"key-{purpose}",
                 name=purpose,
-                key_ring=self.rings[location].id,
+                key_ring=ref(self.rings[location], "id"),
                 purpose="ENCRYPT_DECRYPT",
                 rotation_period=env.cmek.rotation_period,
                 labels=env.labels.as_dict(),
@@ -82,11 +83,15 @@ class Cmek(Construct):
             self.keys[purpose] = key
             self.grants[purpose] = [
                 KmsCryptoKeyIamMember(
-                    self, f"key-{purpose}-agent-{i}", crypto_key_id=key.id, role=ENCRYPTER, member=member
+                    self,
+                    f"key-{purpose}-agent-{i}",
+                    crypto_key_id=ref(key, "id"),
+                    role=ENCRYPTER,
+                    member=member,
                 )
                 for i, member in enumerate(agents)
             ]
 
     def key_id(self, purpose: str) -> str:
         """The key's resource id (`projects/.../cryptoKeys/<purpose>`), for `kms_key_name` fields."""
-        return str(self.keys[purpose].id)
+        return str(ref(self.keys[purpose], "id"))

@@ -36,6 +36,7 @@ from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMe
 from constructs import Construct
 
 from infra import env_file
+from infra.refs import ref
 from platform_model.environment import Environment
 from platform_model.errors import ConfigError
 
@@ -137,7 +138,7 @@ class Identities(Construct):
                 description=DESCRIPTIONS[name],
             )
             self.accounts[name] = account
-            self.members[name] = f"serviceAccount:{account.email}"
+            self.members[name] = f"serviceAccount:{ref(account, 'email')}"
             for role in roles:
                 ProjectIamMember(
                     self,
@@ -153,7 +154,7 @@ class Identities(Construct):
             ServiceAccountIamMember(
                 self,
                 f"infra-acts-as-{workload}",
-                service_account_id=self.accounts[workload].name,
+                service_account_id=ref(self.accounts[workload], "name"),
                 role="roles/iam.serviceAccountUser",
                 member=self.members["infra"],
             )
@@ -204,14 +205,14 @@ class Identities(Construct):
             ServiceAccountIamMember(
                 self,
                 f"{name}-wif",
-                service_account_id=self.accounts[name].name,
+                service_account_id=ref(self.accounts[name], "name"),
                 role="roles/iam.workloadIdentityUser",
                 member=principal_set,
             )
 
     def email(self, name: str) -> str:
         """E-mail of the service account `name` (a token until applied)."""
-        return str(self.accounts[name].email)
+        return str(ref(self.accounts[name], "email"))
 
 
 def account_email(env: Environment, name: str) -> str:

@@ -72,6 +72,7 @@ from infra.dataproc import Dataproc
 from infra.domains import domain_labels
 from infra.iam import Identities
 from infra.pubsub import INSPECT_SUFFIX, PubSub
+from infra.refs import ref
 from platform_model.domain import DagKind, Domain
 from platform_model.environment import Environment
 
@@ -360,7 +361,7 @@ class Monitoring(Construct):
                     ),
                 )
             ],
-            notification_channels=[c.name for c in self.channels],
+            notification_channels=[ref(c, "name") for c in self.channels],
             alert_strategy=MonitoringAlertPolicyAlertStrategy(
                 auto_close=f"{env.monitoring.thresholds.alert_auto_close_seconds}s"
             ),

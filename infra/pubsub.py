@@ -55,6 +55,7 @@ from infra.cmek import Cmek
 from infra.domains import domain_labels
 from infra.iam import Identities
 from infra.project import ProjectContext
+from infra.refs import ref
 from infra.schemas import avro_schema
 from platform_model.domain import Domain
 from platform_model.environment import Environment
@@ -134,7 +135,7 @@ class PubSub(Construct):
                 self,
                 f"subscription-{sub_name}-{who}-subscriber",
                 project=env.project,
-                subscription=subscription.name,
+                subscription=ref(subscription, "name"),
                 role="roles/pubsub.subscriber",
                 member=member,
             )

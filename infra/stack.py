@@ -37,6 +37,7 @@ from infra.monitoring import Monitoring
 from infra.network import Network
 from infra.project import ProjectContext
 from infra.pubsub import PubSub
+from infra.refs import ref
 from infra.secretmanager import Secrets
 from infra.services import APIS, LINEAGE_APIS, ProjectServices
 from infra.storage import Storage
@@ -173,7 +174,7 @@ class PlatformStack(TerraformStack):
         self._output("dataproc_cluster", self.dataproc.cluster.name, "Cluster the Spark jobs run on.")
         self._output(
             "datasets",
-            {layer: ds.dataset_id for layer, ds in self.bigquery.datasets.items()},
+            {layer: ref(ds, "dataset_id") for layer, ds in self.bigquery.datasets.items()},
             "Layer -> dataset.",
         )
         self._output(
@@ -196,7 +197,7 @@ class PlatformStack(TerraformStack):
         )
         self._output(
             "service_accounts",
-            {name: account.email for name, account in self.identities.accounts.items()},
+            {name: ref(account, "email") for name, account in self.identities.accounts.items()},
             "Service account e-mails by role.",
         )
         self._output(

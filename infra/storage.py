@@ -42,6 +42,7 @@ from constructs import Construct
 
 from infra.cmek import Cmek
 from infra.iam import Identities
+from infra.refs import ref
 from platform_model.environment import Bucket, Environment
 
 APPROVALS_PREFIX = "deployer/approvals/"
@@ -189,7 +190,7 @@ class Storage(Construct):
         return StorageBucketIamMember(
             self,
             f"{bucket.replace('_', '-')}-{role.removeprefix('roles/storage.')}-{who}",
-            bucket=self.buckets[bucket].name,
+            bucket=ref(self.buckets[bucket], "name"),
             role=role,
             member=member,
             condition=condition,
@@ -198,4 +199,4 @@ class Storage(Construct):
 
     def name(self, bucket: str) -> str:
         """Name of the bucket `bucket` (a key of `buckets`)."""
-        return str(self.buckets[bucket].name)
+        return str(ref(self.buckets[bucket], "name"))
