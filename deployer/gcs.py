@@ -100,8 +100,10 @@ def _counting_session(counters: Counters, credentials: Any) -> requests.Session:
                 return super().request(*args, **kwargs)  # type: ignore[no-untyped-call]
 
         session = _Authorized(credentials)  # type: ignore[no-untyped-call]
-    # Parallel uploads share this session: allow as many pooled connections as workers.
-    adapter = requests.adapters.HTTPAdapter(pool_connections=16, pool_maxsize=32)
+    # Parallel transfers share this session: as many pooled connections as workers (no reconnects).
+    from deployer.transfer import workers
+
+    adapter = requests.adapters.HTTPAdapter(pool_connections=16, pool_maxsize=max(32, workers()))
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
-from deployer import approval, audit, lock, log, pause, verify
+from deployer import approval, audit, lock, log, pause
 from deployer.context import Target
 from deployer.identity import Actor
 from deployer.plan import PHASES, ArchiveMove, Plan, Upload, check_contracts, compute, domain_summary
@@ -246,6 +246,8 @@ def check_runs(
     `force`. Returns the report's `dag_runs`."""
     if not plan.in_place():
         return {"checked": False, "note": "nothing changes in place: no DAG run can see this promotion"}
+    from deployer import verify  # the Airflow client: only when something changes in place
+
     env = target.env.name
     try:
         api = verify.find_api(target)

@@ -2,7 +2,10 @@
 
 Uploads run in a thread pool sharing one client (the storage client and its session are safe to share
 between threads). On loopback an upload costs ~2 ms and parallelism gains little; against real GCS
-latency dominates and 16 workers turn N round trips into about N/16.
+latency dominates and W workers turn N round trips into about N/W. Each file is a read from the release
+store and a write (two round trips). Through a 30 ms proxy on 2 cores (1,000 files, one run on a quiet
+machine) the dbt/GX phase took 4.2 s with 16 workers, 3.5 s with 32, 2.9 s with 64; on a loaded machine
+the CPU bounds it and the count hardly matters. The session pools as many connections (deployer.gcs).
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ from deployer import log, pause
 
 T = TypeVar("T")
 WORKERS_ENV = "DEPLOYER_TRANSFER_WORKERS"
-DEFAULT_WORKERS = 16
+DEFAULT_WORKERS = 64
 
 
 def workers() -> int:
-    """Parallel transfers (`DEPLOYER_TRANSFER_WORKERS`, default 16; 1 means sequential)."""
+    """Parallel transfers (`DEPLOYER_TRANSFER_WORKERS`, default 64; 1 means sequential)."""
     try:
         return max(1, min(64, int(os.environ.get(WORKERS_ENV, DEFAULT_WORKERS))))
     except ValueError:
