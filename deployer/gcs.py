@@ -187,7 +187,9 @@ class Gcs:
         """Every object under `prefix` by name, with size, md5, crc32c and generation (one call per page)."""
         self.counters.add("lists")
         out: dict[str, ObjInfo] = {}
-        for blob in self.client.list_blobs(bucket, prefix=prefix, retry=self.retry):
+        # Only the fields read here: a page of 1,000 objects is a third of the full resource's bytes.
+        fields = "items(name,size,md5Hash,crc32c,generation),nextPageToken"
+        for blob in self.client.list_blobs(bucket, prefix=prefix, fields=fields, retry=self.retry):
             out[blob.name] = ObjInfo(
                 blob.name, int(blob.size or 0), blob.md5_hash, blob.crc32c, int(blob.generation)
             )

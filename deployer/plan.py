@@ -143,12 +143,17 @@ class ContractCheck:
             raise Refused("\n  ".join([heading, *self.refused]))
 
 
-def live_release(store: ReleaseStore, state: State) -> PublishedRelease | None:
+def live_release(
+    store: ReleaseStore, state: State, again: PublishedRelease | None = None
+) -> PublishedRelease | None:
     """The release live in the environment (None when nothing is), its stored manifest checked against
-    the digest the state recorded when it went live; Refused when the store holds another one."""
+    the digest the state recorded when it went live; Refused when the store holds another one.
+    `again`: a release already fetched, used as is when it is the live one (same id and digest)."""
     current = state.current
     if current is None:
         return None
+    if again is not None and (again.release, again.digest) == (current.release, current.digest):
+        return again  # promoting the live release again: the manifest is the one the state recorded
     # Every file read from it is sha256-checked against this manifest: no listing needed.
     published = store.fetch(current.release, verify_files=False)
     if published.digest != current.digest:
@@ -164,7 +169,7 @@ def check_contracts(
 ) -> ContractCheck:
     """Compare each domain of `published` with the release live in `target` (see the module docstring)."""
     env, release = target.env.name, published.release
-    live = live_release(store, state)
+    live = live_release(store, state, published)
     if live is None:
         return ContractCheck(
             env, release, None, note=f"nothing live in {env} yet: nothing to compare with (first promotion)"
@@ -174,9 +179,9 @@ def check_contracts(
         return ContractCheck(env, release, live.release, note=note)
 
     # Every domain file of both releases in one round trip (read_file caches what it read and verified).
-    wanted = [(live, p) for p in domain_paths(live.manifest)] + [
-        (published, p) for p in domain_paths(published.manifest)
-    ]
+    wanted = [(published, p) for p in domain_paths(published.manifest)]
+    if live is not published:
+        wanted += [(live, p) for p in domain_paths(live.manifest)]
     with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
         for future in [pool.submit(store.read_file, release, path) for release, path in wanted]:
             future.result()
