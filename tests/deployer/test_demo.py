@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from deployer.demo import STAGES
+from deployer.airflow_local import processes_of
+from deployer.demo import STAGES, UI_DOM, UI_PICTURE
 from platform_model.domain import load_domains
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,10 +30,11 @@ def test_demo_runs_every_stage(tmp_path: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1200,
         check=False,
         stdin=subprocess.DEVNULL,
     )
+    (tmp_path / "demo-output.txt").write_text(proc.stdout + proc.stderr, encoding="utf-8")  # to read back
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     text = proc.stdout
     for title, _ in STAGES:
@@ -42,10 +44,31 @@ def test_demo_runs_every_stage(tmp_path: Path) -> None:
     assert "again: 0 uploaded" in text
     assert "requires an approval" in text and "approving your own request is not allowed" in text
     assert "drift" in text and "hand edit found" in text
-    # the pipeline ran and the pictures and docs are there
-    # every domain's daily DAG ran, the cross-domain one after the others, on their assets
-    for dag_id in ("customers_daily", "orders_daily", "revenue_daily"):
+    # the real local Airflow ran the promoted releases: verify saw each live (first promotion, the
+    # one-DAG change, the rollback's)
+    lives = re.findall(r"r-[0-9a-f]+ live in local after (\d+) s \((\d+) DAGs\)", text)
+    assert len(lives) >= 3, text[-4000:]
+    domains = load_domains(REPO / "domains")
+    dag_ids = [dag_id for domain in domains.values() for dag_id in domain.dag_ids()]
+    assert {int(count) for _seconds, count in lives} == {len(dag_ids)}
+    assert re.search(r"Airflow UI: http://127\.0\.0\.1:\d+ ", text)
+    # every domain's daily DAG ran in the scheduler: its tasks' states as the task instances API gave them
+    daily = [domain.dag_id("daily") for domain in domains.values() if "daily" in domain.dags]
+    assert len(daily) == 3
+    for dag_id in daily:
         assert f"{dag_id} 2026-11-24 success in" in text
+        states = re.search(rf"^{dag_id} 2026-11-24 task states \(scheduler\): (.+)$", text, re.M)
+        assert states, f"no task states of {dag_id}"
+        pairs = dict(pair.split("=") for pair in states.group(1).split())
+        assert "dbt_build" in pairs and "gx_validate" in pairs and set(pairs.values()) == {"success"}
+    # a domain with inputs was started by the scheduler from their asset events, not triggered by hand
+    for domain in domains.values():
+        dag_id = domain.dag_id("daily")
+        if domain.inputs:
+            assert re.search(rf"the scheduler started {dag_id} \S+ from its input assets", text)
+            assert f"triggered {dag_id} " not in text
+        else:
+            assert f"triggered {dag_id} demo__2026-11-24" in text
     assert text.index("customers_daily 2026-11-24 success") < text.index("revenue_daily 2026-11-24 success")
     assert "emitted asset x-platform://domains/orders" in text and "gx_validation" in text
     assert "validated 5 environment files and 3 domains" in text
@@ -60,6 +83,14 @@ def test_demo_runs_every_stage(tmp_path: Path) -> None:
     for name in with_suites:  # each domain's newest Data Docs site, linked from the index
         assert (out / "gx-data-docs" / name / "index.html").is_file()
         assert f'href="{name}/index.html"' in index
+    # the UI's DAG list, screenshot by headless Chromium, and the rendered page lists every daily DAG
+    assert (out / UI_PICTURE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    dom = (out / UI_DOM).read_text(encoding="utf-8")
+    for dag_id in daily:
+        assert f">{dag_id}<" in dom, dag_id
+    # Airflow was stopped with every process it started
+    assert processes_of(work / "airflow" / "local") == []
+    assert "0 processes left with AIRFLOW_HOME=" in text
     # the emulator was stopped: nothing answers on its port any more
     port = int(re.search(r"fake-gcs-server at http://127\.0\.0\.1:(\d+)", text).group(1))  # type: ignore[union-attr]
     with socket.socket() as sock:
