@@ -273,7 +273,7 @@ class Monitoring(Construct):
             self._alert(
                 f"gx-validation-failed-{domain.domain}",
                 f"{env.name}: GX validation failed in {domain.domain}",
-                f'metric.type="logging.googleapis.com/user/{self.gx_metric.name}" '
+                f'metric.type="logging.googleapis.com/user/{ref(self.gx_metric, "name")}" '
                 f'AND metric.labels.domain="{domain.domain}"',
                 threshold=0,
                 aligner="ALIGN_SUM",
