@@ -255,15 +255,14 @@ def check_runs(
             note = f"no Airflow is running for {env}: no DAG runs to wait for"
             say(note)
             return {"checked": False, "note": note}
-        active = verify.active_runs(api)
-        affected = affected_dags(plan, verify.dag_files(api)) if active else {}
-        pending = [r for r in active if r.dag_id in affected]
-        waited: list[verify.ActiveRun] = []
+        affected = affected_dags(plan, verify.dag_files(api))
+        pending = [r for r in verify.active_runs(api) if r.dag_id in affected]
+        waited: dict[tuple[str, str], verify.ActiveRun] = {}  # (dag id, run id) -> as first seen
         started = time.monotonic()
         while pending:
             for run in pending:
-                if run not in waited:
-                    waited.append(run)
+                if (run.dag_id, run.run_id) not in waited:
+                    waited[(run.dag_id, run.run_id)] = run
                     doing = f"waiting up to {wait:g} s for" if wait > 0 else "in progress:"
                     say(f"{doing} DAG run {run} ({affected[run.dag_id]} changes)")
             left = wait - (time.monotonic() - started)
@@ -284,7 +283,7 @@ def check_runs(
     report: dict[str, Any] = {
         "checked": True,
         "affected_dags": sorted(affected),
-        "waited_for": [r.as_dict() for r in waited],
+        "waited_for": [r.as_dict() for r in waited.values()],
         "waited_seconds": seconds,
         "forced_over": [r.as_dict() for r in pending],
     }
