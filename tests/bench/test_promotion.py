@@ -66,6 +66,11 @@ def test_smoke_run_on_a_tiny_release() -> None:
     # The changed DAG, and at most the runtime config beside it (while it carries the release id).
     assert "dags/pipeline_000.py" in objects
     assert set(objects) <= {"dags/pipeline_000.py", "dags/runtime_config.json"}
+    dbt = _by_name(
+        figures, "one-dbt-model change, release files uploaded (the rest copied server-side)", "+5ms"
+    )
+    assert dbt.value == 1 and dbt.met is True, dbt.details
+    assert "dags/runtime_config.json" in dbt.details["objects"] and dbt.details["server_side_copies"] > 0
     (counter,) = [f for f in figures if f.name.startswith("deployer API-call counter")]
     assert counter.met is True, counter.details
     assert _by_name(figures, "no-op API calls (proxy)", "+5ms").value > 0
