@@ -49,14 +49,15 @@ TEMPLATE_DOMAIN = "customers"
 """The domain copied (a domain with an event: topic, tables, secret, job, suites and two DAGs)."""
 
 _IMPORT_SCRIPT = """
-import importlib, sys, tempfile
+import importlib, os, sys, tempfile
 import infra  # selects the repo's Node before jsii starts it, as the app does
 from cdktn import App, TerraformStack
 for name in sys.argv[1:]:
     importlib.import_module(name)
 from cdktn_provider_google.project_service import ProjectService
 from cdktn_provider_google.provider import GoogleProvider
-app = App(outdir=tempfile.mkdtemp(prefix="bench-import-"), stack_traces=False)
+# inside the run's scratch directory (CDKTF_OUTDIR), which the bench removes
+app = App(outdir=tempfile.mkdtemp(prefix="bench-import-", dir=os.environ["CDKTF_OUTDIR"]), stack_traces=False)
 stack = TerraformStack(app, "bare")
 GoogleProvider(stack, "google", project="bench-project", region="europe-west1")
 ProjectService(stack, "api", project="bench-project", service="storage.googleapis.com")
@@ -66,7 +67,7 @@ app.synth()
 # The app, with every jsii kernel call timed by kind (the library's provider methods are wrapped in this
 # measuring process only). Prints one JSON line.
 _PROFILE_SCRIPT = """
-import collections, json, sys, tempfile, time
+import collections, json, os, sys, tempfile, time
 t0 = time.perf_counter()
 import infra
 from infra.app import gcp_environments
@@ -91,7 +92,7 @@ for name in ("create", "get", "set", "invoke", "sinvoke", "sget", "sset"):
             calls[_name] += 1
     setattr(process.ProcessProvider, name, timed)
 from infra.app import build_app, synth
-app = build_app(outdir=tempfile.mkdtemp(prefix="bench-profile-"))
+app = build_app(outdir=tempfile.mkdtemp(prefix="bench-profile-", dir=os.environ["CDKTF_OUTDIR"]))
 t3 = time.perf_counter()
 synth(app)
 t4 = time.perf_counter()
