@@ -37,7 +37,8 @@ def _local_env(env: str | None) -> Any:
 @airflow_app.command()
 def start(env: EnvOption = None, timeout: StartTimeout = 240.0) -> None:
     """Start Airflow 3 (API server, scheduler, DAG processor, triggerer) on loopback for a local ENV,
-    its DAGs folder synced every 2 s from the environment's Composer bucket (dags/, data/)."""
+    its DAGs folder synced every 2 s from the environment's Composer bucket (dags/, data/). Development
+    mode: time-based schedules do not fire; trigger runs (UI, REST API), asset schedules work."""
     from deployer import airflow_local
     from deployer.context import EMULATOR_ENV
 
