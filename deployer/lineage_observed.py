@@ -181,10 +181,19 @@ def compare(declared: Lineage, observed: Observed) -> Differences:
 
 
 def mark(observed: Observed, diff: Differences) -> Lineage:
-    """The observed graph with the edges no declaration allows drawn in red."""
-    graph = observed.graph
+    """The observed graph with the edges no declaration allows in red, the declared ones it misses
+    dashed orange and the declared ones no event can show dotted grey."""
+    graph = Lineage(dict(observed.graph.nodes), list(observed.graph.edges))
     for edge in diff.never_declared:
         graph.edge_style[edge] = {"color": "#dc2626", "penwidth": "2", "label": "undeclared"}
+    for edges, style in (
+        (diff.never_observed, {"color": "#ea580c", "style": "dashed", "label": "not observed"}),
+        (diff.unobservable, {"color": "#9ca3af", "style": "dotted", "label": "not observable"}),
+    ):
+        for a, b in edges:
+            if a in graph.nodes and b in graph.nodes:
+                graph.link(a, b)
+                graph.edge_style[(a, b)] = dict(style)
     return graph
 
 
