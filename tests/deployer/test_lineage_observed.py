@@ -193,3 +193,16 @@ def test_lineage_switches_on_only_for_a_local_environment_with_lineage_enabled(t
     for off in ("local-off", "dev"):
         _config_for(dags, off)
         assert openlineage_environ(dags, events, envs) == {}, off
+
+
+def test_the_local_airflow_writes_its_events_into_its_home(tmp_path: Path) -> None:
+    from deployer.airflow_local import LocalAirflow
+
+    (tmp_path / "home").mkdir()
+    airflow = LocalAirflow(tmp_path / "home")
+    assert "PLATFORM_LINEAGE_EVENTS" not in airflow.environ()  # nothing promoted into its bucket yet
+    airflow.dags_folder.mkdir(parents=True)
+    _config_for(airflow.dags_folder, "local")
+    env = airflow.environ()
+    assert env["PLATFORM_LINEAGE_EVENTS"] == str(lineage_events_file(airflow.home))
+    assert str(lineage_events_file(airflow.home)) in env["AIRFLOW__OPENLINEAGE__TRANSPORT"]
