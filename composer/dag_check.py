@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,12 +94,8 @@ def _schedule_assets(dag: Any) -> dict[str, Any] | None:
     return {"condition": type(condition).__name__, "assets": assets} if assets else None
 
 
-def _probe(dag_file: str, out: str, with_pre_import: bool) -> None:
-    # The DAG folder is on sys.path, as Airflow's bundle loader and Composer put it.
-    path = Path(dag_file)
-    folder = path if path.is_dir() else path.parent
-    sys.path.insert(0, str(folder))
-    pre_import_seconds = pre_import(dag_files(path) if path.is_dir() else [path]) if with_pre_import else 0.0
+def _parse(dag_file: str, with_pre_import: bool, pre_import_seconds: float) -> dict[str, Any]:
+    """One DagBag load of `dag_file` in this process, and its report."""
     started = time.perf_counter()
     bag = dagbag_class()(dag_folder=dag_file)
     wall = time.perf_counter() - started
@@ -124,7 +121,7 @@ def _probe(dag_file: str, out: str, with_pre_import: bool) -> None:
             "tasks": {task.task_id: _task_info(task) for task in dag.tasks},
         }
     top_level = {m.split(".")[0] for m in sys.modules}
-    result = {
+    return {
         "import_errors": {str(k): str(v) for k, v in bag.import_errors.items()},
         "dags": dags,
         "stats": stats,
@@ -134,8 +131,107 @@ def _probe(dag_file: str, out: str, with_pre_import: bool) -> None:
         "pre_imported": with_pre_import,
         "pre_import_seconds": pre_import_seconds,
     }
-    with open(out, "w", encoding="utf-8") as fh:
-        json.dump(result, fh, default=str)
+
+
+def _use_config(config: str) -> None:
+    if config:
+        os.environ["PLATFORM_RUNTIME_CONFIG"] = config
+    else:
+        os.environ.pop("PLATFORM_RUNTIME_CONFIG", None)
+
+
+def _parse_forked(dag_file: str, config: str, out: Path, with_pre_import: bool, pre_seconds: float) -> None:
+    """`_parse` with runtime config `config` ("" for none) in a forked child of this process, which has
+    imported Airflow (and pre-imported): the child starts from exactly this module state and its own
+    imports, DAG modules and runtime config die with it, so one parse cannot leak into the next (this is
+    also how Airflow's DAG processor parses: in a fork of its pre-imported manager). The report goes to
+    `out`. (Where `fork` is missing the parse runs in this process: its imports stay cached.)"""
+    started = time.perf_counter()
+    if not hasattr(os, "fork"):  # pragma: no cover - Windows: in this process (its imports stay cached)
+        _use_config(config)
+        report = _parse(dag_file, with_pre_import, pre_seconds)
+        report["seconds"] = time.perf_counter() - started
+        out.write_text(json.dumps(report, default=str), encoding="utf-8")
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: parse, write the report, leave without the parent's exit handlers
+        code = 0
+        try:
+            _use_config(config)
+            report = _parse(dag_file, with_pre_import, pre_seconds)
+            report["seconds"] = time.perf_counter() - started
+            out.write_text(json.dumps(report, default=str), encoding="utf-8")
+        except BaseException as exc:  # reported on stderr, the missing report fails the call
+            print(f"DagBag load with runtime config {config or '(none)'} failed: {exc!r}", file=sys.stderr)
+            code = 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    os.waitpid(pid, 0)
+
+
+def _probe(dag_file: str, out_dir: str, with_pre_import: bool, configs: dict[str, str]) -> None:
+    # The DAG folder is on sys.path, as Airflow's bundle loader and Composer put it.
+    path = Path(dag_file)
+    folder = path if path.is_dir() else path.parent
+    sys.path.insert(0, str(folder))
+    pre_import_seconds = pre_import(dag_files(path) if path.is_dir() else [path]) if with_pre_import else 0.0
+    if with_pre_import:
+        dagbag_class()  # Airflow itself, imported once for every load (without: each load is cold)
+    for name, config in configs.items():
+        _parse_forked(dag_file, config, Path(out_dir) / f"{name}.json", with_pre_import, pre_import_seconds)
+
+
+def dag_reports(
+    path: Path,
+    runtime_configs: Sequence[Path | None],
+    airflow_home: Path | None = None,
+    pre_import: bool = True,
+    timeout_seconds: int = 300,
+) -> list[dict[str, Any]]:
+    """`dag_report` of `path` once per runtime config of `runtime_configs` (None: the one beside the
+    files, if any), in ONE interpreter: it imports Airflow (and pre-imports) once, then loads the DAG
+    folder in a fork of itself per runtime config, so each load starts from the same fresh module state.
+    The reports are in the order of `runtime_configs`; `timeout_seconds` is per load."""
+    path = path.resolve()
+    configs = {str(i): str(c.resolve()) if c is not None else "" for i, c in enumerate(runtime_configs)}
+    with tempfile.TemporaryDirectory(prefix="dag-check-") as tmp:
+        env = {
+            **os.environ,
+            "AIRFLOW_HOME": str(airflow_home or Path(tmp) / "airflow-home"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(path if path.is_dir() else path.parent),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        env.pop("PLATFORM_RUNTIME_CONFIG", None)
+        env.pop("STORAGE_EMULATOR_HOST", None)  # DAG parsing must not reach any store
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "composer.dag_check",
+                "--probe",
+                str(path),
+                tmp,
+                str(pre_import),
+                json.dumps(configs),
+            ],
+            env=env,
+            cwd=str(REPO_ROOT),
+            capture_output=True,
+            text=True,
+            timeout=timeout_seconds * max(1, len(configs)),
+            check=False,
+        )
+        outs = [Path(tmp) / f"{name}.json" for name in configs]
+        if done.returncode != 0 or not all(out.is_file() for out in outs):
+            tail = [line for line in done.stderr.splitlines() if line.strip()][-5:]
+            raise RuntimeError(f"DagBag probe of {path} failed (exit {done.returncode}): " + " | ".join(tail))
+        reports: list[dict[str, Any]] = [json.loads(out.read_text(encoding="utf-8")) for out in outs]
+    return reports
 
 
 def dag_report(
@@ -148,47 +244,20 @@ def dag_report(
     """Load `path` through DagBag in a fresh interpreter (the DAG folder on sys.path) and report.
 
     `runtime_config`: the runtime config the DAG files read (`PLATFORM_RUNTIME_CONFIG`); without it
-    they read the one beside them, if any.
+    they read the one beside them, if any. (`dag_reports` loads with several, in one interpreter.)
 
     With `pre_import` (default) the `airflow.*` modules the files import at top level are imported
     first, as Airflow's DAG processor does, so the parse times are what the DAG processor sees;
     without it they include those imports (a cold interpreter).
     """
-    path = path.resolve()
-    with tempfile.TemporaryDirectory(prefix="dag-check-") as tmp:
-        out = Path(tmp) / "report.json"
-        env = {
-            **os.environ,
-            "AIRFLOW_HOME": str(airflow_home or Path(tmp) / "airflow-home"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(path if path.is_dir() else path.parent),
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
-        env.pop("PLATFORM_RUNTIME_CONFIG", None)
-        env.pop("STORAGE_EMULATOR_HOST", None)  # DAG parsing must not reach any store
-        if runtime_config is not None:
-            env["PLATFORM_RUNTIME_CONFIG"] = str(runtime_config.resolve())
-        done = subprocess.run(
-            [sys.executable, "-m", "composer.dag_check", "--probe", str(path), str(out), str(pre_import)],
-            env=env,
-            cwd=str(REPO_ROOT),
-            capture_output=True,
-            text=True,
-            timeout=timeout_seconds,
-            check=False,
-        )
-        if done.returncode != 0 or not out.is_file():
-            tail = [line for line in done.stderr.splitlines() if line.strip()][-5:]
-            raise RuntimeError(f"DagBag probe of {path} failed (exit {done.returncode}): " + " | ".join(tail))
-        report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
-    return report
+    return dag_reports(path, [runtime_config], airflow_home, pre_import, timeout_seconds)[0]
 
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: print each file's parse time, DAGs and import errors (or the whole report with --json)."""
     args = sys.argv[1:] if argv is None else argv
-    if args[:1] == ["--probe"] and len(args) == 4:
-        _probe(args[1], args[2], args[3] == "True")
+    if args[:1] == ["--probe"] and len(args) == 5:
+        _probe(args[1], args[2], args[3] == "True", json.loads(args[4]))
         return 0
     as_json, cold = "--json" in args, "--cold" in args
     config: Path | None = None

@@ -10,9 +10,11 @@ and writes it under `<out>/<release id>/`.
 The DAG files are parsed the way Composer's DAG processor parses them: once per environment of the
 environments folder, with the runtime config `platform_model.runtime.render` gives that environment
 for this release (so the files declare their DAGs, as they do there), in one DagBag load per
-environment (`composer.dag_check.dag_report`). A file over its budget (DagBag's own per-file
-duration; 200 ms unless `--dag-parse-budget-ms` or `$DEPLOYER_DAG_PARSE_BUDGET_MS` say otherwise)
-slows every scheduler loop of that environment: the build refuses it.
+environment, all in one interpreter that imports Airflow once (`composer.dag_check.dag_reports`); the
+`spark-artifacts` check reuses those loads instead of loading the DAGs again. A file over its budget
+(DagBag's own per-file duration; 200 ms unless `--dag-parse-budget-ms` or
+`$DEPLOYER_DAG_PARSE_BUDGET_MS` say otherwise) slows every scheduler loop of that environment: the
+build refuses it.
 
 What does not change is not redone (`BuildCache`, under `$DEPLOYER_BUILD_CACHE` or `build/cache`): the
 Spark build is keyed by the digest of its sources (the tree's `dataproc_jobs/`, domain and environment
@@ -42,7 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from composer.dag_check import dag_report
+from composer.dag_check import dag_reports
 from dataproc_jobs.build import build_tree
 from deployer.context import env_dir
 from platform_model import REPO_ROOT
@@ -526,10 +528,17 @@ def check_dag_parse(
     progress: Callable[[str], None] = lambda _msg: None,
     cache: BuildCache | None = None,
     steps: _Steps | None = None,
+    reports: dict[str, dict[str, Any]] | None = None,
 ) -> DagParse:
     """Parse the DAG folder once per environment, with the runtime config rendered for it, and refuse
     (ConfigError naming the file, the environment and the figure) an import error or a file over
     `budget_ms`. Returns the per-file durations.
+
+    The environments to parse are parsed in one interpreter (`composer.dag_check.dag_reports`: Airflow
+    imported once, each load in a fresh fork of it): the step `dag parse: <env>` is that environment's
+    load, `dag parse: Airflow import` what they share. With `reports`, each DagBag report is kept there,
+    keyed by `crosslayer.dag_report_key` of the folder and the runtime config (the `spark-artifacts`
+    check reuses them).
 
     With `cache`, an environment whose runtime config and DAG files (`manifest`'s dags digest) passed
     before is not parsed again: its durations are those measured then, held to `budget_ms` again."""
@@ -541,25 +550,52 @@ def check_dag_parse(
         return f"{shown_as}/{rel.removeprefix('dags/')}"
 
     with tempfile.TemporaryDirectory(prefix="deployer-runtime-") as tmp:
+        rendered: dict[str, bytes] = {}
+        keys: dict[str, str] = {}
         for name, env in envs.items():
             config = Path(tmp) / name / RUNTIME_CONFIG_NAME
             config.parent.mkdir()
-            rendered = _render_for(env, manifest, contents)
-            config.write_bytes(rendered)
-            key = hashlib.sha256(
+            rendered[name] = _render_for(env, manifest, contents)
+            config.write_bytes(rendered[name])
+            keys[name] = hashlib.sha256(
                 f"dag-parse {_CACHE_VERSION} {toolchain} {manifest.components.get('dags')}\n".encode()
-                + rendered
+                + rendered[name]
             ).hexdigest()
-            cached = cache.get("dag-parse", key) if cache is not None else None
+        cached = {name: cache.get("dag-parse", keys[name]) if cache is not None else None for name in envs}
+        to_parse = [name for name in envs if not isinstance(cached[name], dict)]
+        parsed: dict[str, dict[str, Any]] = {}
+        if to_parse:
+            progress(
+                "parsing the DAGs with Airflow's DagBag, in one interpreter, with the runtime config of "
+                + ", ".join(to_parse)
+            )
+            started = time.perf_counter()
+            configs = [Path(tmp) / name / RUNTIME_CONFIG_NAME for name in to_parse]
+            try:
+                parsed = dict(zip(to_parse, dag_reports(dag_folder, configs), strict=True))
+            except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+                raise ConfigError(
+                    f"{shown_as}: loading the DAG folder with Airflow and the runtime config of "
+                    f"{', '.join(to_parse)} failed: {_last_line(str(exc))}"
+                ) from None
+            loads = {name: float(report.get("seconds", 0.0)) for name, report in parsed.items()}
+            steps.seconds["dag parse: Airflow import"] = max(
+                0.0, time.perf_counter() - started - sum(loads.values())
+            )
+            for name, seconds in loads.items():
+                steps.seconds[f"dag parse: {name}"] = seconds
+        for name, env in envs.items():
             step = f"dag parse: {name}"
-            with steps.timed(step):
-                if isinstance(cached, dict):
-                    progress(f"the DAGs and the runtime config of {name} parsed before: not parsed again")
-                    files = {str(k): float(v) for k, v in cached.items()}
-                    steps.cached.append(step)
-                else:
-                    progress(f"parsing the DAGs with Airflow's DagBag and the runtime config of {name}")
-                    files = _parse_for(dag_folder, config, env, name, shown_as)
+            hit = cached[name]
+            if isinstance(hit, dict):
+                progress(f"the DAGs and the runtime config of {name} parsed before: not parsed again")
+                files = {str(k): float(v) for k, v in hit.items()}
+                steps.seconds[step] = 0.0
+                steps.cached.append(step)
+            else:
+                files = _durations(parsed[name], dag_folder, env, name, shown_as)
+                if reports is not None:
+                    reports[crosslayer.dag_report_key(dag_folder, rendered[name])] = parsed[name]
             durations[name] = files
             over = sorted(((ms, rel) for rel, ms in files.items() if ms > budget_ms), reverse=True)
             if over:
@@ -570,23 +606,16 @@ def check_dag_parse(
                     f"{budget_ms} ms budget of a DAG file (--dag-parse-budget-ms, ${DAG_PARSE_BUDGET_ENV})"
                     f"{more}"
                 )
-            if cache is not None and not isinstance(cached, dict):
-                cache.put("dag-parse", key, files)
+            if cache is not None and not isinstance(hit, dict):
+                cache.put("dag-parse", keys[name], files)
     return DagParse(budget_ms, durations)
 
 
-def _parse_for(
-    dag_folder: Path, config: Path, env: Environment, name: str, shown_as: str
+def _durations(
+    report: dict[str, Any], dag_folder: Path, env: Environment, name: str, shown_as: str
 ) -> dict[str, float]:
-    """One DagBag load of `dag_folder` with runtime config `config`: release path -> ms; ConfigError
-    naming the first broken file."""
-    try:
-        report = dag_report(dag_folder, runtime_config=config)
-    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
-        raise ConfigError(
-            f"{shown_as}: loading the DAG folder with Airflow and the runtime config of {name} "
-            f"failed: {_last_line(str(exc))}"
-        ) from None
+    """The per-file parse times of one DagBag report: release path -> ms; ConfigError naming the first
+    broken file."""
     errors: dict[str, str] = report["import_errors"]
     if errors:
         first = sorted(errors)[0]
@@ -643,9 +672,11 @@ def run_crosslayer(
     cache: BuildCache | None = None,
     steps: _Steps | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
+    dag_reports: Mapping[str, dict[str, Any]] | None = None,
 ) -> list[str]:
     """The cross-layer findings of a release's `files/` folder, one check at a time (timed in `steps`);
-    with `cache`, a check of CACHED_CHECKS that passed on the same inputs is not run again."""
+    with `cache`, a check of CACHED_CHECKS that passed on the same inputs is not run again.
+    `dag_reports`: the DagBag loads of the build's DAG parse (see `check_dag_parse`), for spark-artifacts."""
     steps = steps or _Steps()
     toolchain = toolchain_digest() if cache is not None else ""
     findings: list[str] = []
@@ -658,7 +689,7 @@ def run_crosslayer(
             steps.cached.append(step)
             continue
         with steps.timed(step):
-            found = [str(f) for f in crosslayer.run_checks(files, only=[name])]
+            found = [str(f) for f in crosslayer.run_checks(files, only=[name], dag_reports=dag_reports)]
         if cache is not None and key is not None and not found:
             cache.put("checks", key, [])
         findings += found
@@ -757,6 +788,7 @@ def build_release(
             },
             files=entries,
         )
+        reports: dict[str, dict[str, Any]] = {}
         parse = check_dag_parse(
             staging / "files" / "dags",
             manifest,
@@ -766,12 +798,13 @@ def build_release(
             progress=progress,
             cache=cache,
             steps=steps,
+            reports=reports,
         )
         checks: list[str] = []
         if run_checks:
             progress("cross-layer checks")
             findings = run_crosslayer(
-                staging / "files", manifest, cache=cache, steps=steps, progress=progress
+                staging / "files", manifest, cache=cache, steps=steps, progress=progress, dag_reports=reports
             )
             if findings:
                 more = f" (and {len(findings) - 1} more; run: deployer check)" if len(findings) > 1 else ""

@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from infra.synth import DEFAULT_OUTDIR, SynthError, ensure_synth
 from platform_model.environment import ENVIRONMENTS_DIR, load_all
@@ -42,10 +43,10 @@ from policies.crosslayer.evolution import check_contract_evolution
 from policies.crosslayer.gx_suites import check_gx_suites
 from policies.crosslayer.pii_tags import check_pii_tags
 from policies.crosslayer.schemas import check_schema_agreement
-from policies.crosslayer.spark_artifacts import check_spark_artifacts
+from policies.crosslayer.spark_artifacts import check_spark_artifacts, dag_report_key
 from policies.crosslayer.view import Finding, ReleaseView, load_view, release_folder
 
-__all__ = ["CHECKS", "Finding", "find_stacks", "format_findings", "run_checks"]
+__all__ = ["CHECKS", "Finding", "dag_report_key", "find_stacks", "format_findings", "run_checks"]
 
 CHECKS = (
     "pii-tags",
@@ -84,13 +85,16 @@ def run_checks(
     environments_dir: Path | None = None,
     stacks_dir: Path | None = None,
     only: Iterable[str] | None = None,
+    dag_reports: Mapping[str, dict[str, Any]] | None = None,
 ) -> list[Finding]:
     """Every cross-layer finding for `root` (a release's files/ or a source tree); empty when all agree.
 
     `previous`: the previous release (its manifest.json or folder) for contract-evolution, which
     needs one (it is not run without). `stacks_dir`: synthesized stacks (`<stack>/cdk.tf.json`);
     default: synthesize the current infra (`infra.synth.ensure_synth`, a no-op when nothing
-    changed). `only`: a subset of CHECKS.
+    changed). `only`: a subset of CHECKS. `dag_reports`: DagBag reports already loaded (a release
+    build's DAG parse), keyed by `dag_report_key`: spark-artifacts uses the one of the same DAG folder
+    and runtime config instead of loading the DAGs again, and loads the others itself.
     """
     selected = set(only or CHECKS)
     unknown = selected - set(CHECKS)
@@ -107,7 +111,7 @@ def run_checks(
         view = load_view(folder, source, envs, env_dir)
         checks: dict[str, Callable[[ReleaseView], list[Finding]]] = {
             "pii-tags": check_pii_tags,
-            "spark-artifacts": check_spark_artifacts,
+            "spark-artifacts": lambda v: check_spark_artifacts(v, dag_reports),
             "gx-suites": check_gx_suites,
             "dbt-selectors": check_dbt_selectors,
             "composer-packages": check_composer_packages,

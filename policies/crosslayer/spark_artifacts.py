@@ -7,16 +7,19 @@
   release, so the DAGs resolve their jobs exactly as on Composer. Every DAG file loads; every DAG a
   deployed domain declares exists; every artifact URI of every Dataproc task is a file of the release
   (or a connector jar the environment file names); every job of jobs.json and every file of `jobs/`
-  is used by some task. Loading the DAGs is the robust way: job names travel through the runtime
-  config, so reading DAG sources for names would miss indirection and accept dead code.
+  is used by some task. Inside `deployer release build` the loads of its DAG parse are reused (same
+  DAG folder, same runtime config bytes); standalone the check loads them itself. Loading the DAGs
+  is the robust way: job names travel through the runtime config, so reading DAG sources for names
+  would miss indirection and accept dead code.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -117,8 +120,18 @@ def check_declared_jobs(view: ReleaseView, jobs: dict[str, dict[str, Any]]) -> l
     return findings
 
 
-def load_dags(view: ReleaseView, env: Environment) -> dict[str, Any] | str:
-    """DagBag's report on the release's DAGs with `env`'s runtime config, or why it cannot be rendered."""
+def dag_report_key(dag_folder: Path, runtime_config: bytes) -> str:
+    """The key of a DagBag report of `dag_folder` loaded with the runtime config `runtime_config`."""
+    digest = hashlib.sha256(str(dag_folder.resolve()).encode() + b"\n")
+    digest.update(runtime_config)
+    return digest.hexdigest()
+
+
+def load_dags(
+    view: ReleaseView, env: Environment, loaded: Mapping[str, dict[str, Any]] | None = None
+) -> dict[str, Any] | str:
+    """DagBag's report on the release's DAGs with `env`'s runtime config, or why it cannot be rendered.
+    The report of `loaded` with the same DAG folder and runtime config (`dag_report_key`), if any."""
     try:
         config = render(
             env,
@@ -129,9 +142,13 @@ def load_dags(view: ReleaseView, env: Environment) -> dict[str, Any] | str:
         )
     except ConfigError as exc:
         return str(exc)
+    data = to_bytes(config)
+    known = (loaded or {}).get(dag_report_key(view.root / "dags", data))
+    if known is not None:
+        return known
     with tempfile.TemporaryDirectory(prefix="crosslayer-runtime-") as tmp:
         path = Path(tmp) / RUNTIME_CONFIG_NAME
-        path.write_bytes(to_bytes(config))
+        path.write_bytes(data)
         try:
             return dag_report(view.root / "dags", runtime_config=path)
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
@@ -189,8 +206,11 @@ def _check_loaded(
                 seen.add(where, f"DAG {dag_id}, task {task_id}: {field} is {problem}", env.name)
 
 
-def check_spark_artifacts(view: ReleaseView) -> list[Finding]:
-    """The `spark-artifacts` findings of a release."""
+def check_spark_artifacts(
+    view: ReleaseView, loaded: Mapping[str, dict[str, Any]] | None = None
+) -> list[Finding]:
+    """The `spark-artifacts` findings of a release; `loaded`: DagBag reports already made (see
+    `load_dags`)."""
     jobs, findings = read_jobs(view)
     if findings:
         return findings
@@ -212,7 +232,7 @@ def check_spark_artifacts(view: ReleaseView) -> list[Finding]:
     seen = _PerEnvironment()
     used: set[str] = set()
     for env in gcp:
-        report = load_dags(view, env)
+        report = load_dags(view, env, loaded)
         if isinstance(report, str):
             where = JOBS_FILE if report.startswith(JOBS_FILE) else view.env_file(env.name)
             findings.append(
