@@ -13,6 +13,11 @@
 `<domain>_freshness` (its cron): the newest raw event's lag against the domain's
 `freshness_target_seconds`; stale fails and alerts.
 
+Lineage: each task of the daily DAG declares the tables it reads and writes as inlets/outlets
+(`pipelines.lineage` names them as OpenLineage datasets), which Composer reports to Dataplex and the
+local Airflow's OpenLineage provider writes into its events; locally the Spark and GX steps add their
+own events (see `pipelines.lineage`).
+
 Schedule, retries, paused, owner and the PII secret come from the domain's runtime entry (the
 environment's overrides applied by the deployer), never from constants here.
 
