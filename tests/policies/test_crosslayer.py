@@ -14,9 +14,13 @@ from typing import Any
 import pytest
 import yaml
 
+from composer.dag_check import dag_report
+from platform_model.environment import load_all
 from platform_model.errors import ConfigError, Refused
 from platform_model.manifest import COMPONENTS, GitInfo, Manifest, component_digest, file_entry, release_id_of
-from policies.crosslayer import CHECKS, Finding, format_findings, run_checks
+from platform_model.runtime import render, to_bytes
+from policies.crosslayer import CHECKS, Finding, dag_report_key, format_findings, run_checks
+from policies.crosslayer.view import load_view
 from tests.policies.conftest import FIXTURES
 
 BASE = FIXTURES / "crosslayer"
@@ -696,3 +700,48 @@ def test_format_findings_groups_by_check() -> None:
         "[schema-agreement] b.yml: two",
     ]
     assert set(CHECKS) >= {f.check for f in findings}
+
+
+@pytest.mark.slow
+def test_spark_artifacts_reuses_the_dag_loads_it_is_given(tree: Tree) -> None:
+    """Inside a release build the check reads the build's DagBag loads (same folder, same runtime config)
+    instead of loading the DAGs again; a load of another runtime config is not taken for it."""
+    tree.only_gcp("dev")
+    config = tree.release.parent / "dev-runtime" / "runtime_config.json"
+    config.parent.mkdir()
+    # the rendered runtime config, as the build writes it (render is the one renderer)
+    view = load_view(tree.release, None, load_all(tree.environments), tree.environments)
+    env = view.envs["dev"]
+    config.write_bytes(
+        to_bytes(
+            render(
+                env,
+                view.manifest,
+                view.read,
+                artifacts_bucket=env.buckets.artifacts.name,
+                policy_tags=env.local_policy_tag_ids(),
+            )
+        )
+    )
+    key = dag_report_key(tree.release / "dags", config.read_bytes())
+    report = dag_report(tree.release / "dags", runtime_config=config)
+    task = report["dags"]["orders_daily"]["tasks"]["orders_clean"]
+    task["rendered_job"]["pyspark_job"]["jar_file_uris"].append("gs://handed-in/by-the-build.jar")
+
+    def run(reports: dict[str, Any]) -> list[str]:
+        return sorted(
+            str(f)
+            for f in run_checks(
+                tree.release,
+                environments_dir=tree.environments,
+                stacks_dir=tree.stacks,
+                only=["spark-artifacts"],
+                dag_reports=reports,
+            )
+        )
+
+    assert run({key: report}) == [
+        "dags/orders.py: DAG orders_daily, task orders_clean: pyspark_job.jar_file_uris is "
+        "gs://handed-in/by-the-build.jar, which is neither a release artifact nor a connector of dev"
+    ]
+    assert run({"another runtime config": report}) == []  # loaded by the check itself: all agree
