@@ -2,8 +2,8 @@
 
 - Every Spark job a domain declares is in the release's `jobs/jobs.json`, with the domain's package,
   jars and connectors.
-- The DAGs are loaded with Airflow's DagBag (`composer.dag_check.dag_report`) once per GCP
-  environment, with the runtime config `platform_model.runtime.render` renders for it from the
+- The DAGs are loaded with Airflow's DagBag (`composer.dag_check.dag_reports`, one interpreter) once
+  per GCP environment, with the runtime config `platform_model.runtime.render` renders for it from the
   release, so the DAGs resolve their jobs exactly as on Composer. Every DAG file loads; every DAG a
   deployed domain declares exists; every artifact URI of every Dataproc task is a file of the release
   (or a connector jar the environment file names); every job of jobs.json and every file of `jobs/`
@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from composer.dag_check import dag_report
+from composer.dag_check import dag_reports
 from platform_model.environment import Environment
 from platform_model.errors import ConfigError, PlatformError
 from platform_model.manifest import JOBS_FILE, jobs_prefix, parse_jobs
@@ -128,31 +128,46 @@ def dag_report_key(dag_folder: Path, runtime_config: bytes) -> str:
 
 
 def load_dags(
-    view: ReleaseView, env: Environment, loaded: Mapping[str, dict[str, Any]] | None = None
-) -> dict[str, Any] | str:
-    """DagBag's report on the release's DAGs with `env`'s runtime config, or why it cannot be rendered.
-    The report of `loaded` with the same DAG folder and runtime config (`dag_report_key`), if any."""
-    try:
-        config = render(
-            env,
-            view.manifest,
-            view.read,
-            artifacts_bucket=env.buckets.artifacts.name,
-            policy_tags=env.local_policy_tag_ids(),
-        )
-    except ConfigError as exc:
-        return str(exc)
-    data = to_bytes(config)
-    known = (loaded or {}).get(dag_report_key(view.root / "dags", data))
-    if known is not None:
-        return known
-    with tempfile.TemporaryDirectory(prefix="crosslayer-runtime-") as tmp:
-        path = Path(tmp) / RUNTIME_CONFIG_NAME
-        path.write_bytes(data)
+    view: ReleaseView, envs: list[Environment], loaded: Mapping[str, dict[str, Any]] | None = None
+) -> dict[str, dict[str, Any] | str]:
+    """Per environment of `envs`: DagBag's report on the release's DAGs with its runtime config, or why
+    that config cannot be rendered. A report of `loaded` with the same DAG folder and runtime config
+    (`dag_report_key`) is used as it is; the others are loaded together, in one interpreter
+    (`composer.dag_check.dag_reports`)."""
+    out: dict[str, dict[str, Any] | str] = {}
+    configs: dict[str, bytes] = {}
+    for env in envs:
         try:
-            return dag_report(view.root / "dags", runtime_config=path)
-        except (RuntimeError, subprocess.TimeoutExpired) as exc:
-            raise PlatformError(f"loading the DAGs with Airflow failed: {exc}") from None
+            config = render(
+                env,
+                view.manifest,
+                view.read,
+                artifacts_bucket=env.buckets.artifacts.name,
+                policy_tags=env.local_policy_tag_ids(),
+            )
+        except ConfigError as exc:
+            out[env.name] = str(exc)
+            continue
+        data = to_bytes(config)
+        known = (loaded or {}).get(dag_report_key(view.root / "dags", data))
+        if known is not None:
+            out[env.name] = known
+        else:
+            configs[env.name] = data
+    if configs:
+        with tempfile.TemporaryDirectory(prefix="crosslayer-runtime-") as tmp:
+            paths = []
+            for name, data in configs.items():
+                path = Path(tmp) / name / RUNTIME_CONFIG_NAME
+                path.parent.mkdir()
+                path.write_bytes(data)
+                paths.append(path)
+            try:
+                reports = dag_reports(view.root / "dags", paths)
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                raise PlatformError(f"loading the DAGs with Airflow failed: {exc}") from None
+        out.update(zip(configs, reports, strict=True))
+    return {env.name: out[env.name] for env in envs}
 
 
 def _dag_files(view: ReleaseView) -> dict[str, str]:
@@ -231,8 +246,9 @@ def check_spark_artifacts(
         return [*findings, Finding(CHECK, where, "no gcp environment to load the DAGs for")]
     seen = _PerEnvironment()
     used: set[str] = set()
+    reports = load_dags(view, gcp, loaded)
     for env in gcp:
-        report = load_dags(view, env, loaded)
+        report = reports[env.name]
         if isinstance(report, str):
             where = JOBS_FILE if report.startswith(JOBS_FILE) else view.env_file(env.name)
             findings.append(
