@@ -249,3 +249,21 @@ def write_observed(result: Report, out_dir: Path, name: str = "lineage-observed"
         lines.append(f"lineage: not run (not compared): {len(result.diff.not_run)} declared step(s)")
     txt.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return [svg, mmd, txt]
+
+
+def local_events(env_name: str) -> Path | None:
+    """The OpenLineage events file of the local Airflow that `deployer airflow start --env ENV` recorded
+    (its AIRFLOW_HOME), or None when none was started for `env_name`."""
+    import json
+
+    from composer.local_run import lineage_events_file
+    from deployer.airflow_local import state_file
+
+    path = state_file(env_name)
+    if not path.is_file():
+        return None
+    try:
+        home = Path(json.loads(path.read_text(encoding="utf-8"))["home"])
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError(f"{path}: not a state file of `deployer airflow start`") from None
+    return lineage_events_file(home)

@@ -108,9 +108,12 @@ def live_previous(env_name: str, folder: Path) -> tuple[Path | None, str]:
 
 def observed_lineage(root: Path, events: Path | None, env_name: str) -> tuple[list[str], str]:
     """The lineage findings (observed against declared, `deployer.lineage_observed`) and what was compared."""
-    if events is None:
-        return [], "lineage not compared (no --lineage-events)"
-    from deployer.lineage_observed import report
+    from deployer.lineage_observed import local_events, report
+
+    if events is None:  # the events of the env's local Airflow, when one ran there
+        events = local_events(env_name)
+        if events is None or not events.exists():
+            return [], f"lineage not compared (no --lineage-events, no local Airflow events of {env_name})"
 
     result = report(root, events, env_name)
     if result is None:
@@ -156,7 +159,8 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--lineage-events",
                 help="OpenLineage events of the last runs (JSON lines file or folder): each difference with "
-                "the declared lineage is a finding.",
+                "the declared lineage is a finding. Default: those of the local Airflow of --lineage-env, "
+                "when one ran.",
                 show_default=False,
             ),
         ] = None,
@@ -165,7 +169,7 @@ def register(app: typer.Typer) -> None:
         ] = "local",
     ) -> None:
         """Cross-layer checks: PII policy tags, Spark artifacts of the DAGs, contract evolution, schemas,
-        and with --lineage-events the observed lineage against the declared one.
+        and the observed lineage (OpenLineage events) against the declared one when there are events.
 
         One line per finding naming the file and the column, DAG or job; exit 1 on any finding.
         """

@@ -28,23 +28,16 @@ def live_release_id(env_name: str) -> str:
 
 def default_events(env_name: str) -> Path:
     """Where the local Airflow of `env_name` (`deployer airflow start`) writes its OpenLineage events."""
-    import json
-
-    from composer.local_run import lineage_events_file
     from deployer.airflow_local import state_file
+    from deployer.lineage_observed import local_events
 
-    path = state_file(env_name)
-    if not path.is_file():
+    events = local_events(env_name)
+    if events is None:
         raise ConfigError(
-            f"--events: no local Airflow was started for {env_name} ({path}); give --events PATH"
+            f"--events: no local Airflow was started for {env_name} ({state_file(env_name)}); "
+            "give --events PATH"
         )
-    try:
-        home = Path(json.loads(path.read_text(encoding="utf-8"))["home"])
-    except (ValueError, KeyError):
-        raise ConfigError(
-            f"{path}: not a state file of `deployer airflow start`; give --events PATH"
-        ) from None
-    return lineage_events_file(home)
+    return events
 
 
 def register(app: typer.Typer) -> None:

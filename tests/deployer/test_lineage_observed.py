@@ -4,6 +4,8 @@ draws it."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from composer.local_run import lineage_events_file, openlineage_environ, read_lineage_events
+from deployer.airflow_local import STATE_DIR_ENV
 from platform_model import REPO_ROOT
 from tests.support.domains import copy_repo
 
@@ -24,8 +27,8 @@ PEEK = "{{ config(materialized='table', contract={'enforced': false}) }}\n" + (
 )
 
 
-def deployer(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`python -m deployer ARGS` from `cwd`."""
+def deployer(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m deployer ARGS` from `cwd` (with `env` added to the environment)."""
     return subprocess.run(
         [sys.executable, "-m", "deployer", *args],
         cwd=cwd,
@@ -33,6 +36,7 @@ def deployer(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         check=False,
         stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -110,6 +114,22 @@ def test_check_without_events_has_no_lineage_finding_and_says_so(peek_run: tuple
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"lineage: no OpenLineage events at {missing}, nothing observed (no finding)" in done.stdout
+
+
+def test_check_reads_the_events_of_the_local_airflow_by_itself(peek_run: tuple[Path, Path]) -> None:
+    files, events = peek_run
+    home = events.parents[1]  # <AIRFLOW_HOME>/openlineage/events.jsonl, as the local Airflow writes them
+    states = files.parent / "airflow-states"
+    states.mkdir(exist_ok=True)
+    only = ("check", "--release", str(files), "--only", "dbt-selectors")
+    none = deployer(files, *only, env={STATE_DIR_ENV: str(states)})
+    assert none.returncode == 0, none.stdout + none.stderr
+    assert "lineage not compared (no --lineage-events, no local Airflow events of local)" in none.stdout
+    (states / "local.json").write_text(json.dumps({"home": str(home)}))
+    found = deployer(files, *only, env={STATE_DIR_ENV: str(states)})
+    assert found.returncode == 1, found.stdout + found.stderr
+    undeclared = "lineage: observed, never declared: raw.customers_events"
+    assert any(line.startswith(undeclared) for line in found.stdout.splitlines())
 
 
 def test_lineage_env_draws_the_observed_graph_beside_the_declared(
