@@ -17,13 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deployer.dbt_files import REF, SOURCE, snapshot_names
 from platform_model.domain import Domain, load_domains
 from platform_model.errors import ConfigError
-from platform_model.yamlfile import parse_yaml
-
-_REF = re.compile(r"""ref\(\s*['"]([^'"]+)['"]\s*\)""")
-_SOURCE = re.compile(r"""source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)""")
-_SNAPSHOT_BLOCK = re.compile(r"""\{%-?\s*snapshot\s+([A-Za-z0-9_]+)\s*-?%\}""")
 
 KIND_STYLE: dict[str, tuple[str, str]] = {
     # kind -> (fill, stroke)
@@ -116,15 +112,6 @@ def _declare(graph: Lineage, domain: Domain, table_owner: dict[str, str]) -> Non
                     graph.link(node, _table_id("staging", written.table))
 
 
-def _snapshot_names(path: Path, text: str) -> list[str]:
-    """The snapshots a file defines: `{% snapshot name %}` blocks, or a YAML file's `snapshots:` entries."""
-    if path.suffix == ".sql":
-        return list(_SNAPSHOT_BLOCK.findall(text))
-    data = parse_yaml(text, str(path))
-    entries = data.get("snapshots") if isinstance(data, dict) else None
-    return [str(e["name"]) for e in entries or [] if isinstance(e, dict) and "name" in e]
-
-
 def _dbt_nodes(graph: Lineage, dbt_dir: Path, domains: dict[str, Domain]) -> dict[str, str]:
     """Model and snapshot nodes from the dbt folders (`models/<domain>/`, `snapshots/<domain>/`)."""
     nodes: dict[str, str] = {}
@@ -142,7 +129,7 @@ def _dbt_nodes(graph: Lineage, dbt_dir: Path, domains: dict[str, Domain]) -> dic
                     f"model_{_slug(path.stem)}", "model", f"dbt {path.stem}", owner, layer
                 )
             elif folder == "snapshots":
-                for snap in _snapshot_names(path, text):
+                for snap in snapshot_names(path, text):
                     nodes[snap] = graph.add(
                         f"model_{_slug(snap)}", "model", SNAPSHOT_LABEL + snap, owner, "dbt"
                     )
@@ -159,11 +146,11 @@ def _dbt_edges(graph: Lineage, dbt_dir: Path, models: dict[str, str], table_owne
             if path.suffix == ".sql" and folder == "models":
                 targets = [models[path.stem]]
             elif folder == "snapshots":
-                targets = [models[n] for n in _snapshot_names(path, text) if n in models]
+                targets = [models[n] for n in snapshot_names(path, text) if n in models]
             else:
                 continue
             for target in targets:
-                for _source, table in _SOURCE.findall(text):
+                for _source, table in SOURCE.findall(text):
                     key = table_owner.get(table)
                     src = (
                         _table_id(*key.split(".", 1))
@@ -171,7 +158,7 @@ def _dbt_edges(graph: Lineage, dbt_dir: Path, models: dict[str, str], table_owne
                         else graph.add(f"table_{_slug(table)}", "table", f"{table} {UNDECLARED}", UNDECLARED)
                     )
                     graph.link(src, target)
-                for ref in _REF.findall(text):
+                for ref in REF.findall(text):
                     if ref in models and models[ref] != target:
                         graph.link(models[ref], target)
 
