@@ -313,6 +313,17 @@ def stage_lineage(d: Demo) -> str:
     return f"{len(pictures)} pictures: " + ", ".join(Path(p).name for p in pictures)
 
 
+def stage_observed_lineage(d: Demo) -> str:
+    """Draw the lineage the runs observed (the local Airflow's OpenLineage events) beside the declared one,
+    and let `deployer check` compare them."""
+    proc = d.deployer("lineage", "--env", LOCAL_ENV, "--out", str(d.out))
+    summary = next((line for line in proc.stdout.splitlines() if line.startswith("observed: ")), None)
+    if summary is None or not (d.out / "lineage-observed.svg").is_file():
+        raise DemoError(f"the runs left no OpenLineage events to draw: {proc.stdout.strip()[-300:]}")
+    d.deployer("check", "--only", "pii-tags", "--lineage-env", LOCAL_ENV)
+    return f"lineage-observed.svg; {summary.removeprefix('observed: ')}"
+
+
 def _client(d: Demo) -> Any:
     """A storage client on the emulator (the deployer's own, anonymous)."""
     from deployer.gcs import Gcs
@@ -602,6 +613,7 @@ STAGES: list[tuple[str, Callable[[Demo], str]]] = [
     ("roll back and audit", stage_rollback),
     ("lineage", stage_lineage),
     ("run every domain's daily DAG on Airflow", stage_pipeline),
+    ("observed lineage", stage_observed_lineage),
     ("the Airflow UI's DAG list", stage_airflow_ui),
     ("dbt docs and GX Data Docs", stage_docs),
 ]

@@ -76,6 +76,12 @@ def test_demo_runs_every_stage(tmp_path: Path) -> None:
     assert (out / "lineage.mmd").read_text().startswith("flowchart LR")
     for domain in ("orders", "customers", "revenue"):
         ET.parse(out / f"lineage-{domain}.svg")
+    # the lineage the runs observed: every domain's marts, the cross-domain one too, and no difference
+    observed = ET.tostring(ET.parse(out / "lineage-observed.svg").getroot(), encoding="unicode")
+    suites = [s for d in load_domains(REPO / "domains").values() for s in d.gx_suites.values()]
+    marts = {s.table for s in suites if s.layer == "marts"}
+    assert len(marts) > 3 and all(table in observed for table in marts)
+    assert re.search(r"observed: \d+ events, \d+ edges; 0 difference\(s\)", text)
     assert (out / "dbt-docs" / "index.html").is_file()
     index = (out / "gx-data-docs" / "index.html").read_text(encoding="utf-8")
     with_suites = [name for name, domain in load_domains(REPO / "domains").items() if domain.gx_suites]
