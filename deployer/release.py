@@ -44,8 +44,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from composer.dag_check import dag_reports
-from dataproc_jobs.build import build_tree
 from deployer.context import env_dir
 from platform_model import REPO_ROOT
 from platform_model.domain import domain_files, load_domains
@@ -71,7 +69,6 @@ from platform_model.runtime import RUNTIME_CONFIG_NAME, render, to_bytes
 
 # Imported here, not inside the build: a cross-layer module that does not import fails every build
 # (and `deployer release build` says so in one line) instead of turning the checks into a skip.
-from policies import crosslayer
 
 RELEASES_DIR_ENV = "DEPLOYER_RELEASES_DIR"
 DAG_PARSE_BUDGET_ENV = "DEPLOYER_DAG_PARSE_BUDGET_MS"
@@ -393,6 +390,8 @@ def _build_jobs(
     """Run the Spark build of the source tree, if it has one (with `cache`: once per source digest)."""
     if not (root / "dataproc_jobs" / "build.py").is_file():
         return None
+    from dataproc_jobs.build import build_tree  # here: promote and publish import this module too
+
     if cache is None:
         progress("building Spark artifacts (python -m dataproc_jobs.build)")
         return build_tree(root, out)
@@ -572,7 +571,9 @@ def check_dag_parse(
             started = time.perf_counter()
             configs = [Path(tmp) / name / RUNTIME_CONFIG_NAME for name in to_parse]
             try:
-                parsed = dict(zip(to_parse, dag_reports(dag_folder, configs), strict=True))
+                from composer.dag_check import dag_reports as load_all_envs
+
+                parsed = dict(zip(to_parse, load_all_envs(dag_folder, configs), strict=True))
             except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
                 raise ConfigError(
                     f"{shown_as}: loading the DAG folder with Airflow and the runtime config of "
@@ -595,7 +596,9 @@ def check_dag_parse(
             else:
                 files = _durations(parsed[name], dag_folder, env, name, shown_as)
                 if reports is not None:
-                    reports[crosslayer.dag_report_key(dag_folder, rendered[name])] = parsed[name]
+                    from policies.crosslayer import dag_report_key
+
+                    reports[dag_report_key(dag_folder, rendered[name])] = parsed[name]
             durations[name] = files
             over = sorted(((ms, rel) for rel, ms in files.items() if ms > budget_ms), reverse=True)
             if over:
@@ -677,6 +680,8 @@ def run_crosslayer(
     """The cross-layer findings of a release's `files/` folder, one check at a time (timed in `steps`);
     with `cache`, a check of CACHED_CHECKS that passed on the same inputs is not run again.
     `dag_reports`: the DagBag loads of the build's DAG parse (see `check_dag_parse`), for spark-artifacts."""
+    from policies import crosslayer  # here: promote and publish import this module too
+
     steps = steps or _Steps()
     toolchain = toolchain_digest() if cache is not None else ""
     findings: list[str] = []

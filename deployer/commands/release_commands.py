@@ -55,7 +55,8 @@ def build(
     from deployer.commands.check_commands import import_crosslayer
     from platform_model import REPO_ROOT
 
-    with import_crosslayer():
+    with import_crosslayer():  # the build runs the cross-layer checks: a broken one stops it here
+        import policies.crosslayer  # noqa: F401
         from deployer.release import build_release, default_releases_dir
 
     def progress(msg: str) -> None:
