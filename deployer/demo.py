@@ -37,7 +37,8 @@ from platform_model.environment import load_environment
 
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+# soft_wrap: a printed line is never broken (the test and a reader grep them); tables keep the width.
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 
 LOCAL_ENV = "local"
 PROD_LIKE_ENV = "local-prod"
