@@ -132,10 +132,26 @@ def openlineage_environ(
 
 
 def read_lineage_events(path: Path) -> list[dict[str, Any]]:
-    """The OpenLineage events of a file (one JSON object a line), in order; none when it is missing."""
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """The OpenLineage events of a file (one JSON object a line) or of every `*.json*` file under a folder,
+    in order; none when it is missing. A line that is no OpenLineage run event (JSON with `eventType` and
+    `job`) is a LocalRunError naming the file and line: a wrong file is never read as "nothing observed"."""
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*.json*") if p.is_file())
+    else:
+        files = [path] if path.is_file() else []
+    events: list[dict[str, Any]] = []
+    for file in files:
+        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                raise LocalRunError(f"{file}:{number}: not an OpenLineage event (invalid JSON)") from None
+            if not (isinstance(event, dict) and "eventType" in event and isinstance(event.get("job"), dict)):
+                raise LocalRunError(f"{file}:{number}: not an OpenLineage run event (no eventType and job)")
+            events.append(event)
+    return events
 
 
 def _airflow_env(airflow_home: Path, dag_folder: Path) -> dict[str, str]:

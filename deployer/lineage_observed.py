@@ -46,20 +46,14 @@ def _declared_table(namespace: str, name: str, datasets: Mapping[str, str]) -> s
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
-    """OpenLineage events of a file (JSON lines) or of every `*.json*` file under a folder."""
-    files = sorted(p for p in path.rglob("*.json*") if p.is_file()) if path.is_dir() else [path]
-    events: list[dict[str, Any]] = []
-    for file in files:
-        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                raise ConfigError(f"{file}:{number}: not an OpenLineage event (invalid JSON)") from None
-            if isinstance(event, dict) and "job" in event:
-                events.append(event)
-    return events
+    """OpenLineage events of a file (JSON lines) or of every `*.json*` file under a folder
+    (`composer.local_run.read_lineage_events`, the one reader); a line that is none is a ConfigError."""
+    from composer.local_run import LocalRunError, read_lineage_events
+
+    try:
+        return read_lineage_events(path)
+    except LocalRunError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 @dataclass
@@ -254,7 +248,6 @@ def write_observed(result: Report, out_dir: Path, name: str = "lineage-observed"
 def local_events(env_name: str) -> Path | None:
     """The OpenLineage events file of the local Airflow that `deployer airflow start --env ENV` recorded
     (its AIRFLOW_HOME), or None when none was started for `env_name`."""
-    import json
 
     from composer.local_run import lineage_events_file
     from deployer.airflow_local import state_file

@@ -172,6 +172,19 @@ def test_lineage_bad_arguments_are_one_line_and_exit_2(
     assert done.stderr.strip().splitlines()[0].startswith(message) and "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [("{not json", "not an OpenLineage event (invalid JSON)"), ("{}", "not an OpenLineage run event")],
+)
+def test_a_file_of_other_json_is_an_error(tmp_path: Path, line: str, message: str) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text(line + "\n")
+    done = deployer(REPO_ROOT, "check", "--only", "pii-tags", "--lineage-events", str(events))
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {events}:1: {message}"), lines
+
+
 def _config_for(dags: Path, env_name: str) -> None:
     """A rendered local runtime config, relabelled as `env_name`'s."""
     import json
