@@ -33,6 +33,7 @@ from deployer.plan import PHASES, ArchiveMove, Plan, Upload, check_contracts, co
 from deployer.state import Live, LiveDomain, State, iso, read_state, utc_now, write_state
 from deployer.store import PublishedRelease, ReleaseStore
 from deployer.transfer import run_all
+from platform_model.environment import Environment
 from platform_model.errors import ConfigError, Refused
 from platform_model.manifest import COMPONENTS, md5_b64
 
@@ -326,6 +327,15 @@ def _files(published: PublishedRelease) -> dict[str, int]:
     return {c: len(published.manifest.component_files(c)) for c in COMPONENTS}
 
 
+def check_wait(env: Environment, wait: float) -> None:
+    """`--wait` must leave the lock fresh: between 0 and the environment's lock TTL (ConfigError)."""
+    if not 0 <= wait < env.promotion.lock_ttl_seconds:
+        raise ConfigError(
+            f"--wait: {wait:g} is not between 0 and the lock's promotion.lock_ttl_seconds "
+            f"({env.promotion.lock_ttl_seconds}) of {env.name}: the lock would turn stale while waiting"
+        )
+
+
 def promote(
     target: Target,
     release_id: str,
@@ -345,11 +355,7 @@ def promote(
     started_at = utc_now()
     t0 = time.monotonic()
     env = target.env
-    if not 0 <= wait < env.promotion.lock_ttl_seconds:
-        raise ConfigError(
-            f"--wait: {wait:g} is not between 0 and the lock's promotion.lock_ttl_seconds "
-            f"({env.promotion.lock_ttl_seconds}) of {env.name}: the lock would turn stale while waiting"
-        )
+    check_wait(env, wait)
     store = ReleaseStore(target.gcs, target.store)
     # Local platform: the buckets must exist before a refusal can be audited.
     target.ensure_buckets(target.artifacts, target.composer)

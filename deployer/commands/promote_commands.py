@@ -188,11 +188,13 @@ def register(app: typer.Typer) -> None:
         Waits first for DAG runs in progress on the DAGs it changes (--wait, --force)."""
         from deployer import identity
         from deployer.context import load_env, open_target
+        from deployer.promote import check_wait
         from deployer.promote import promote as run
         from platform_model.manifest import check_release_id
 
         check_release_id(release)
         environment = load_env(env)
+        check_wait(environment, wait)  # before any round trip
         _needs_yes(yes, "promote")
         identity.check_as(environment, as_name)
         target = open_target(environment)
@@ -228,12 +230,14 @@ def register(app: typer.Typer) -> None:
         recorded then. Like promote, it waits for DAG runs in progress on the DAGs it changes."""
         from deployer import identity
         from deployer.context import load_env, open_target
+        from deployer.promote import check_wait
         from deployer.promote import promote as run
         from platform_model.manifest import check_release_id
 
         if to is not None:
             check_release_id(to)
         environment = load_env(env)
+        check_wait(environment, wait)  # before any round trip
         _needs_yes(yes, "rollback")
         identity.check_as(environment, as_name)
         target = open_target(environment)
