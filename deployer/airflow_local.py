@@ -50,6 +50,7 @@ from deployer.emulator import free_port, pid_alive
 from deployer.gcs import Gcs
 from platform_model import REPO_ROOT
 from platform_model.errors import ConfigError
+from platform_model.manifest import dag_files_last
 
 ADMIN_USER = "admin"
 SYNC_PREFIXES = ("dags/", "data/")
@@ -382,7 +383,8 @@ def sync_once(gcs: Gcs, bucket: str, root: Path, prefixes: tuple[str, ...] = SYN
         remote = {n: o for n, o in gcs.list(bucket, prefix).items() if not n.endswith("/")}
         base = root / prefix
         base.mkdir(parents=True, exist_ok=True)
-        for name, info in sorted(remote.items()):
+        for name in dag_files_last(remote):  # a DAG file after what it imports
+            info = remote[name]
             target = root / name
             if target.is_file() and info.md5 is not None and _md5_b64(target) == info.md5:
                 continue

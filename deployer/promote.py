@@ -35,7 +35,7 @@ from deployer.store import PublishedRelease, ReleaseStore
 from deployer.transfer import run_all
 from platform_model.environment import Environment
 from platform_model.errors import ConfigError, Refused
-from platform_model.manifest import COMPONENTS, md5_b64
+from platform_model.manifest import COMPONENTS, is_dag_file, md5_b64
 
 REPORTS_PREFIX = "deployer/reports/"
 Kind = Literal["promote", "rollback"]
@@ -446,7 +446,10 @@ def promote(
                 phases["archive"] = round(time.monotonic() - p0, 3)
                 pause.point("dags-archived")
             p0 = time.monotonic()
-            run_all(items, upload, label=f"{phase} ({len(items)})", phase=f"{phase}-upload", quiet=quiet)
+            # The DAG files go last, after the library and data they import (`dag_files_last`).
+            waves = [[u for u in items if not is_dag_file(u.name)], [u for u in items if is_dag_file(u.name)]]
+            for wave in waves if phase == "dags" else [items]:
+                run_all(wave, upload, label=f"{phase} ({len(wave)})", phase=f"{phase}-upload", quiet=quiet)
             phases[phase] = round(time.monotonic() - p0, 3)
             log.event(
                 "promotion_phase",

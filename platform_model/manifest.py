@@ -37,6 +37,19 @@ def md5_b64(data: bytes) -> str:
     return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
 
 
+def is_dag_file(name: str) -> bool:
+    """A DAG file of a Composer bucket: a `.py` file directly in `dags/` (what imports the DAG library
+    under `dags/<package>/`, reads `dags/runtime_config.json` and is parsed by Airflow)."""
+    return name.startswith("dags/") and name.endswith(".py") and "/" not in name.removeprefix("dags/")
+
+
+def dag_files_last(names: Iterable[str]) -> list[str]:
+    """`names` sorted with the DAG files last: whoever writes the bucket (a promotion) or mirrors it (the
+    local sync) makes what a DAG file imports visible before the DAG file, so that no parse sees a new
+    DAG file without its library (a transient ModuleNotFoundError)."""
+    return sorted(names, key=lambda name: (is_dag_file(name), name))
+
+
 def check_release_id(value: str) -> str:
     """`value` if it is a well-formed release id, else ConfigError naming the argument."""
     if not RELEASE_ID_RE.fullmatch(value or ""):

@@ -62,6 +62,8 @@ def test_sync_mirrors_dags_and_data_one_way(deployer_env: DeployerEnv, tmp_path:
     root = tmp_path / "gcs"
     first = sync_once(gcs, bucket, root)
     assert sorted(first.downloaded) == ["dags/a.py", "dags/lib/helpers.py", "data/dbt/x/dbt_project.yml"]
+    # what the DAG file imports is on disk before the DAG file (no parse sees it without its library)
+    assert first.downloaded.index("dags/lib/helpers.py") < first.downloaded.index("dags/a.py")
     assert _tree(root) == {
         "dags/a.py": b"a = 1\n",
         "dags/lib/helpers.py": b"h = 1\n",
