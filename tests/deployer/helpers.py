@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -135,6 +136,19 @@ def run(args: list[str], env: dict[str, str], timeout: float = 180) -> Result:
         check=False,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def deployer(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m deployer ARGS` as a process from `cwd` (with `env` added to os.environ), no stdin."""
+    return subprocess.run(
+        [sys.executable, "-m", "deployer", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def one_line_error(result: Result, code: int = 2) -> str:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 from platform_model import REPO_ROOT
+from tests.deployer.helpers import deployer
 
 PACKAGES = ("platform_model", "deployer", "policies", "infra", "composer", "dataproc_jobs", "contracts")
 
@@ -17,18 +16,6 @@ def copy_tree(tmp_path: Path) -> Path:
     for package in PACKAGES:
         shutil.copytree(REPO_ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
     return tmp_path
-
-
-def deployer(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`python -m deployer ARGS` run from the copy at `root`."""
-    return subprocess.run(
-        [sys.executable, "-m", "deployer", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def test_broken_crosslayer_module_is_one_line_and_exit_2(tmp_path: Path) -> None:

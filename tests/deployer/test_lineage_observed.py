@@ -5,10 +5,7 @@ draws it."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -17,6 +14,7 @@ import pytest
 from composer.local_run import lineage_events_file, openlineage_environ, read_lineage_events
 from deployer.airflow_local import STATE_DIR_ENV
 from platform_model import REPO_ROOT
+from tests.deployer.helpers import deployer
 from tests.support.domains import copy_repo
 
 DAY = "2026-01-15"
@@ -25,19 +23,6 @@ DAY = "2026-01-15"
 PEEK = "{{ config(materialized='table', contract={'enforced': false}) }}\n" + (
     "select customer_id, segment from {{ source('customers_raw', 'customers_events') }}\n"
 )
-
-
-def deployer(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """`python -m deployer ARGS` from `cwd` (with `env` added to the environment)."""
-    return subprocess.run(
-        [sys.executable, "-m", "deployer", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, **(env or {})},
-    )
 
 
 @pytest.fixture(scope="module")
