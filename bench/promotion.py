@@ -14,8 +14,11 @@ round trip to GCS costs), into fresh buckets:
 
 Promotions run the real CLI (`python -m deployer promote --json`) in a fresh process, the way a user or
 CI does, with no local copy of the release (as on a CI runner that did not build it): wall time is the
-process's. Objects uploaded and API calls are counted at the transport by the proxy; in direct mode the
-deployer's own counters are reported (the proxy runs show that they agree with the proxy's count).
+process's. The deployer copies the release's files server-side from the store (or from the live
+release's prefix, for a component's unchanged files) and uploads only what it renders and the DAG files
+that overwrite. Objects written (uploaded or copied) and API calls are counted at the transport by the
+proxy; in direct mode the deployer's own counters are reported (the proxy runs show that they agree with
+the proxy's count).
 
     python -m bench.promotion [--sizes 100,1000,5000] [--delay-ms 30] [--json]
 """
@@ -51,6 +54,7 @@ NOOP_REPEATS = 3
 ENV_NAME = "local"
 # The deployer's own records (lock, state, audit, approvals, reports): writes, but not uploads of the release.
 BOOKKEEPING_PREFIX = "deployer/"
+ARCHIVE_PREFIX = "archive/"  # copies of DAGs leaving or overwritten (deployer.plan.archive_prefix)
 # The targets of issue 16 (item 4), through the latency proxy.
 NOOP_SIZE = 1000
 NOOP_MAX_SECONDS = 2.0
@@ -289,14 +293,19 @@ class Run:
     """One promotion: wall time, what the deployer reported, what the proxy counted."""
 
     wall: float
-    uploaded: int
+    written: int
+    """Release objects written: uploaded, or copied server-side (bookkeeping and archive copies aside)."""
     api_calls: int
     proxy: dict[str, int] = field(default_factory=dict)
     objects: list[str] = field(default_factory=list)
-    """Names of the objects uploaded (proxy runs), bookkeeping writes aside."""
+    """Names of the release objects written, uploaded or copied server-side (proxy runs), bookkeeping
+    writes and archive copies aside."""
     report_seconds: float = 0.0
     bookkeeping: int = 0
     """Writes of the lock, state, audit entry and report (proxy runs)."""
+    moved: list[str] = field(default_factory=list)
+    """Objects whose bytes came from the release (uploaded, or copied from the store) rather than
+    copied from the live release's prefix (proxy runs)."""
 
     @property
     def non_list_calls(self) -> int:
@@ -319,27 +328,31 @@ class ModeResult:
     dbt_change: Run
 
 
-def _promote(release: str, env: dict[str, str], proxy: LatencyProxy | None) -> Run:
+def _promote(release: str, env: dict[str, str], proxy: LatencyProxy | None, store: str) -> Run:
     before = proxy.counts() if proxy else {}
     first_upload = len(proxy.uploads()) if proxy else 0
+    first_copy = len(proxy.copies()) if proxy else 0
     wall, report = run_cli(
         ["promote", "--env", ENV_NAME, "--release", release, "--yes", "--as", "bench"], env
     )
     counters = report["counters"]
     if proxy is None:
-        return Run(
-            wall, int(counters["uploads"]), int(counters["api_calls"]), {}, [], report["duration_seconds"]
-        )
+        written = int(counters["uploads"]) + int(report["server_side_copies"])
+        return Run(wall, written, int(counters["api_calls"]), {}, [], report["duration_seconds"])
     names = [name for _bucket, name in proxy.uploads()[first_upload:]]
-    objects = [n for n in names if not n.startswith(BOOKKEEPING_PREFIX)]
+    uploaded = [n for n in names if not n.startswith(BOOKKEEPING_PREFIX)]
+    # Release objects copied server-side: from the store, or from the live release's prefix (archive
+    # copies of DAGs leaving or overwritten are not release objects).
+    copies = [c for c in proxy.copies()[first_copy:] if not c[3].startswith(ARCHIVE_PREFIX)]
     return Run(
         wall=wall,
-        uploaded=len(objects),
+        written=len(uploaded) + len(copies),
         api_calls=int(counters["api_calls"]),
         proxy=delta(proxy.counts(), before),
-        objects=objects,
+        objects=uploaded + [c[3] for c in copies],
         report_seconds=float(report["duration_seconds"]),
-        bookkeeping=len(names) - len(objects),
+        bookkeeping=len(names) - len(uploaded),
+        moved=uploaded + [c[3] for c in copies if c[0] == store],
     )
 
 
@@ -356,14 +369,14 @@ def run_mode(
     env = deployer_env(endpoint, env_dir, empty)
 
     seconds, uploads, calls = sequential_upload(endpoint, f"bp-{tag}-{rel.size}-baseline", rel.dir / rel.a)
-    first = _promote(rel.a, env, proxy)
-    noop = [_promote(rel.a, env, proxy) for _ in range(cfg.noop_repeats)]
+    first = _promote(rel.a, env, proxy, rel.store)
+    noop = [_promote(rel.a, env, proxy, rel.store) for _ in range(cfg.noop_repeats)]
     dag_change = []
     for i in range(cfg.noop_repeats):
-        dag_change.append(_promote(rel.b if i % 2 == 0 else rel.a, env, proxy))
+        dag_change.append(_promote(rel.b if i % 2 == 0 else rel.a, env, proxy, rel.store))
     if cfg.noop_repeats % 2 == 0:
-        _promote(rel.b, env, proxy)  # C is measured against B
-    dbt_change = _promote(rel.c, env, proxy)
+        _promote(rel.b, env, proxy, rel.store)  # C is measured against B
+    dbt_change = _promote(rel.c, env, proxy, rel.store)
     return ModeResult(rel.size, mode, seconds, uploads, calls, first, noop, dag_change, dbt_change)
 
 
@@ -410,7 +423,16 @@ def figures(results: list[ModeResult], cfg: Config) -> list[Figure]:
             )
         )
         out.append(
-            Figure(f"{label}: first promotion uploads", r.first.uploaded, "objects", r.baseline_uploads)
+            Figure(
+                f"{label}: first promotion objects written (uploaded or copied server-side)",
+                r.first.written,
+                "objects",
+                r.baseline_uploads,
+                details={
+                    "proxy_uploads": r.first.proxy.get("upload", 0),
+                    "proxy_copies": r.first.proxy.get("copy", 0),
+                },
+            )
         )
         out.append(
             Figure(
@@ -444,12 +466,12 @@ def figures(results: list[ModeResult], cfg: Config) -> list[Figure]:
         )
         out.append(
             Figure(
-                f"{label}: no-op uploads",
-                max(x.uploaded for x in r.noop),
+                f"{label}: no-op objects written",
+                max(x.written for x in r.noop),
                 "objects",
                 r.baseline_uploads,
                 target="0",
-                met=all(x.uploaded == 0 for x in r.noop),
+                met=all(x.written == 0 for x in r.noop),
             )
         )
         out.append(
@@ -475,14 +497,14 @@ def figures(results: list[ModeResult], cfg: Config) -> list[Figure]:
         )
         out.append(
             Figure(
-                f"{label}: one-DAG change uploads",
-                max(x.uploaded for x in r.dag_change),
+                f"{label}: one-DAG change objects written",
+                max(x.written for x in r.dag_change),
                 "objects",
                 r.baseline_uploads,
                 target="1",
-                met=all(x.uploaded == 1 for x in r.dag_change),
+                met=all(x.written == 1 for x in r.dag_change),
                 details={
-                    "samples": [x.uploaded for x in r.dag_change],
+                    "samples": [x.written for x in r.dag_change],
                     "objects": [x.objects for x in r.dag_change],
                     "bookkeeping_writes": [x.bookkeeping for x in r.dag_change],
                 },
@@ -497,11 +519,12 @@ def figures(results: list[ModeResult], cfg: Config) -> list[Figure]:
                 details={"proxy": [x.proxy for x in r.dag_change]},
             )
         )
-        moved = [n for n in r.dbt_change.objects if n != RENDERED]
+        moved = [n for n in r.dbt_change.moved if n != RENDERED]
         out.append(
             Figure(
-                f"{label}: one-dbt-model change, release files uploaded (the rest copied server-side)",
-                len(moved) if latency else r.dbt_change.uploaded,
+                f"{label}: one-dbt-model change, files taken from the release "
+                "(the rest copied from the live one)",
+                len(moved) if latency else r.dbt_change.written,
                 "objects",
                 r.baseline_uploads,
                 target="1" if latency else "",

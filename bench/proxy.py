@@ -11,6 +11,7 @@ of the deployer's own counters.
         ...
         proxy.counts()   # {"total": 17, "list": 5, "upload": 1, ...}
         proxy.uploads()  # [(bucket, object name), ...]
+        proxy.copies()   # [(source bucket, source name, bucket, object name), ...] (server-side copies)
 
 Keep-alive is kept (HTTP/1.1 on both sides, one upstream connection per client connection), as a real
 client keeps its TLS connections to GCS open.
@@ -42,6 +43,7 @@ _HOP = {
 _OBJECTS_LIST = re.compile(r"^/storage/v1/b/[^/]+/o/?$")
 _OBJECT = re.compile(r"^/(storage/v1|download/storage/v1)/b/[^/]+/o/.+")
 _UPLOAD_BUCKET = re.compile(r"^/upload/storage/v1/b/([^/]+)/o")
+_COPY = re.compile(r"^/storage/v1/b/([^/]+)/o/([^/]+)/(?:copyTo|rewriteTo)/b/([^/]+)/o/([^/]+)$")
 _METADATA_NAME = re.compile(rb'"name"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 
@@ -98,6 +100,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.count(kind, f"{self.command} {self.path}")
         if kind == "upload":
             self.server.record_upload(self.path, body)
+        elif kind == "copy":
+            self.server.record_copy(self.path)
         if self.server.delay:
             time.sleep(self.server.delay)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
@@ -158,6 +162,7 @@ class _Server(ThreadingHTTPServer):
         self.delay = delay
         self._counts: Counter[str] = Counter()
         self._uploads: list[tuple[str, str]] = []
+        self._copies: list[tuple[str, str, str, str]] = []
         self._requests: list[str] = []
         self._lock = threading.Lock()
 
@@ -178,6 +183,19 @@ class _Server(ThreadingHTTPServer):
             name = json.loads(b'"' + found.group(1) + b'"') if found else "?"
         with self._lock:
             self._uploads.append((unquote(bucket.group(1)) if bucket else "?", name))
+
+    def record_copy(self, path: str) -> None:
+        url = urlsplit(path)
+        found = _COPY.match(url.path)
+        if found is None or "rewriteToken" in parse_qs(url.query):  # a rewrite's next call: counted once
+            return
+        src_bucket, src_name, bucket, name = (unquote(part) for part in found.groups())
+        with self._lock:
+            self._copies.append((src_bucket, src_name, bucket, name))
+
+    def copies(self) -> list[tuple[str, str, str, str]]:
+        with self._lock:
+            return list(self._copies)
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
@@ -223,6 +241,10 @@ class LatencyProxy:
     def uploads(self) -> list[tuple[str, str]]:
         """(bucket, object name) of every upload forwarded so far, in order."""
         return self._server.uploads()
+
+    def copies(self) -> list[tuple[str, str, str, str]]:
+        """(source bucket, source name, bucket, object name) of every server-side copy so far, in order."""
+        return self._server.copies()
 
     def requests(self) -> list[str]:
         """`METHOD path` of every request forwarded so far, in order (to see what a command sends)."""

@@ -8,6 +8,7 @@ GCS emulator named by `STORAGE_EMULATOR_HOST` (required there); a `gcp` environm
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,9 +71,19 @@ class Target:
         """On the local platform create the buckets that are missing; on GCP infra owns them: never create."""
         if not self.is_local:
             return
-        for name in dict.fromkeys(names):
+
+        def ensure(name: str) -> None:
             if not self.gcs.bucket_exists(name):
                 self.gcs.create_bucket(name, self.env.region.upper(), self.env.labels.as_dict())
+
+        wanted = list(dict.fromkeys(names))
+        if len(wanted) == 1:
+            ensure(wanted[0])
+            return
+        # One round trip (two for a new bucket) for all of them, not one per bucket.
+        with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
+            for done in [pool.submit(ensure, name) for name in wanted]:
+                done.result()
 
 
 def open_target(env: Environment) -> Target:

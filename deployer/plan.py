@@ -42,7 +42,7 @@ from deployer import policy_tags
 from deployer.context import Target
 from deployer.gcs import ObjInfo
 from deployer.state import State, utc_now
-from deployer.store import PublishedRelease, ReleaseStore
+from deployer.store import PublishedRelease, ReleaseStore, files_prefix
 from platform_model.errors import ConfigError, Refused
 from platform_model.evolution import Change, refusals
 from platform_model.manifest import JOBS_FILE, dbt_prefix, domain_paths, gx_prefix, jobs_prefix, md5_b64
@@ -70,11 +70,14 @@ class Upload:
         default=None,
         metadata={"doc": "generation of the archived DAG it overwrites (the write is conditioned on it)"},
     )
-    copy_from: tuple[str, int] | None = field(
+    copy_from: tuple[str, str, int] | None = field(
         default=None,
         metadata={
-            "doc": "(name, generation) of an object of the same bucket with this content (same MD5 and "
-            "size, under the live release's prefix of the component): copied server-side, not uploaded"
+            "doc": "(bucket, name, generation) of an object with this content, copied server-side: the "
+            "live release's copy in the same bucket when it has one (same MD5 and size, under the live "
+            "prefix of the component), else the release store's (checked against the manifest); None: "
+            "uploaded (the rendered runtime config, and DAG files that overwrite, whose write is "
+            "conditioned on the generation archived)"
         },
     )
 
@@ -254,7 +257,7 @@ class Plan:
             },
             "upload": [
                 {"phase": u.phase, "uri": uri(u.bucket, u.name), "size": u.size}
-                | ({"copy_of": uri(u.bucket, u.copy_from[0])} if u.copy_from else {})
+                | ({"copy_of": uri(u.copy_from[0], u.copy_from[1])} if u.copy_from else {})
                 for u in self.uploads
                 if not u.change
             ],
@@ -385,7 +388,8 @@ def compute(
     config_bytes = to_bytes(config)
 
     desired: list[tuple[Phase, str, str, str | None, int, str]] = []  # phase, bucket, name, source, size, md5
-    copies: dict[tuple[str, str, int], tuple[str, int]] = {}  # (bucket, md5, size) -> (name, generation)
+    # (bucket, md5, size) -> (bucket, name, generation) of the live release's copy in that bucket
+    copies: dict[tuple[str, str, int], tuple[str, str, int]] = {}
     for prefix, component, bucket, phase in (
         (jobs_prefix(manifest), "jobs", artifacts, "artifacts"),
         (dbt_prefix(manifest), "dbt", composer, "data"),
@@ -397,7 +401,7 @@ def compute(
         if component in sources:
             for info in listings[sources[component]].values():
                 if info.md5 is not None:
-                    copies.setdefault((bucket, info.md5, info.size), (info.name, info.generation))
+                    copies.setdefault((bucket, info.md5, info.size), (bucket, info.name, info.generation))
     desired.append(
         ("runtime-config", composer, RUNTIME_CONFIG_OBJECT, None, len(config_bytes), md5_b64(config_bytes))
     )
@@ -425,7 +429,12 @@ def compute(
         if have is not None and phase == "dags":
             overwritten.append(have)
             replaces = have.generation
-        copy_from = copies.get((bucket, md5, size)) if have is None and phase != "dags" else None
+        copy_from = None
+        if source is not None and replaces is None:
+            in_store = published.listing.get(source)
+            copy_from = copies.get((bucket, md5, size)) if have is None and phase != "dags" else None
+            if copy_from is None and in_store is not None:
+                copy_from = (published.bucket, files_prefix(manifest.release) + source, in_store.generation)
         uploads.append(
             Upload(
                 phase,

@@ -105,7 +105,10 @@ def fetch_checked(
         raise
 
 
-def _upload(store: ReleaseStore, published: PublishedRelease, plan: Plan) -> Callable[[Upload], None]:
+def uploader(store: ReleaseStore, published: PublishedRelease, plan: Plan) -> Callable[[Upload], None]:
+    """The function writing one of the plan's uploads: a server-side copy when the plan found a source,
+    else (or when that source is gone) the bytes read, checked against the plan and uploaded."""
+
     def one(item: Upload) -> None:
         if item.copy_from is not None and _copy(store, item):
             return
@@ -133,17 +136,29 @@ def _upload(store: ReleaseStore, published: PublishedRelease, plan: Plan) -> Cal
 
 
 def _copy(store: ReleaseStore, item: Upload) -> bool:
-    """Server-side copy of the object with this content the plan found (`Upload.copy_from`: same bucket,
-    same MD5 and size, from the generation listed, so the bytes are the ones listed); False when that
-    generation is gone meanwhile (then the file is uploaded)."""
+    """Server-side copy of the object with this content the plan found (`Upload.copy_from`: the live
+    release's copy in the same bucket, or the store's), from the generation listed, so the bytes are
+    the ones listed; False when that generation is gone meanwhile (then the file is uploaded, its bytes
+    read and checked). A copy whose MD5 is not the manifest's is refused."""
     from google.api_core.exceptions import NotFound
 
     assert item.copy_from is not None
-    name, generation = item.copy_from
+    bucket, name, generation = item.copy_from
     try:
-        store.gcs.copy(item.bucket, name, item.bucket, item.name, source_generation=generation)
+        md5 = store.gcs.copy(
+            bucket,
+            name,
+            item.bucket,
+            item.name,
+            source_generation=generation,
+            content_type=_content_type(item.name),
+        )
     except NotFound:
         return False
+    if md5 is not None and md5 != item.md5:
+        raise Refused(
+            f"gs://{item.bucket}/{item.name}: the copy of gs://{bucket}/{name} does not match the plan's MD5"
+        )
     return True
 
 
@@ -436,7 +451,7 @@ def promote(
         p0 = time.monotonic()
         dag_runs = check_runs(target, plan, wait=wait, force=force, say=tell, refuse=refuse)
         phases: dict[str, float] = {"archive": 0.0, "dag_runs": round(time.monotonic() - p0, 3)}
-        upload = _upload(store, published, plan)
+        upload = uploader(store, published, plan)
         copied = 0
         for phase in PHASES:
             items = [u for u in plan.uploads if u.phase == phase]
@@ -537,6 +552,9 @@ def promote(
             "removed": removed,
             "bytes_uploaded": sum(u.size for u in plan.uploads if u.copy_from is None),
             "server_side_copies": sum(1 for u in plan.uploads if u.copy_from),
+            "copied_from_store": sum(
+                1 for u in plan.uploads if u.copy_from and u.copy_from[0] == store.bucket
+            ),
             "files": _files(published),
             "domains": domain_summary(plan.runtime_config),
             "contracts": plan.contracts.as_dict() if plan.contracts else None,

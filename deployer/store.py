@@ -4,7 +4,10 @@ The manifest is created with `if_generation_match=0`, so it is written once and 
 are uploaded before it, so a manifest in the store always has all its files. Publishing again
 uploads nothing. Before a published release is used, its files are checked against the manifest: the
 store's listing (one call) must show every file with the manifest's size and MD5, and every byte the
-deployer actually copies is checked against the manifest's sha256.
+deployer reads is checked against the manifest's sha256. A promotion copies the files server-side from
+the very generation that listing showed (`PublishedRelease.listing`), so those bytes never pass
+through the deployer: GCS's own MD5 of that generation is the manifest's, and the copy's result is
+checked against it again.
 """
 
 from __future__ import annotations
@@ -69,6 +72,9 @@ class PublishedRelease:
     manifest: Manifest
     manifest_bytes: bytes
     local: LocalRelease | None = None
+    listing: dict[str, ObjInfo] = field(default_factory=dict, repr=False)
+    """The store's objects of this release by release path, each matching the manifest (empty when the
+    files were not checked): the sources of server-side copies."""
     _cache: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     @property
@@ -190,7 +196,10 @@ class ReleaseStore:
         local = find_local(release_id)
         if local is not None and local.manifest.files != manifest.files:
             local = None
-        return PublishedRelease(self.bucket, manifest, obj.data, local)
+        checked = (
+            {entry.path: listing[prefix + entry.path] for entry in manifest.files} if verify_files else {}
+        )
+        return PublishedRelease(self.bucket, manifest, obj.data, local, checked)
 
     def read_file(self, published: PublishedRelease, path: str) -> bytes:
         """One file of a published release, sha256-checked (from the local build when it has it)."""

@@ -49,11 +49,15 @@ def test_proxy_forwards_counts_and_delays(gcs_emulator: Emulator, monkeypatch: p
         data = bucket.blob("dags/f1.py").download_as_bytes()
         counted = delta(proxy.counts(), before)
         uploads = proxy.uploads()
+        copied = bucket.blob("copies/f1 copy.py")
+        copied.rewrite(bucket.blob("dags/f1.py"))
+        copies = proxy.copies()
     assert listed == ["dags/f0.py", "dags/f1.py", "dags/f2.py"]
     assert data == b"print(1)\n"
     assert elapsed >= 3 * delay
     assert counted == {"list": 1, "download": 1, "total": 2}
     assert uploads == [("bench-proxy-test", f"dags/f{i}.py") for i in range(3)]
+    assert copies == [("bench-proxy-test", "dags/f1.py", "bench-proxy-test", "copies/f1 copy.py")]
     # Seen directly at the emulator, too: the proxy wrote what it was given.
     direct = _client(gcs_emulator.url, monkeypatch)
     assert direct.bucket("bench-proxy-test").blob("dags/f2.py").download_as_bytes() == b"print(2)\n"

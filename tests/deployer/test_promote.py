@@ -165,7 +165,7 @@ def test_promote_repromote_archive_rollback(env_with_releases: DeployerEnv, rele
 
     first = promote(releases.a)
     assert first["outcome"] == "ok" and first["uploaded"] > 0 and first["archived"] == 0
-    assert first["counters"]["uploads"] >= first["uploaded"]
+    assert first["counters"]["uploads"] + first["counters"]["copies"] >= first["uploaded"]
     dags = env_with_releases.objects(buckets["composer"], "dags/")
     assert set(dags) == {
         "dags/a.py",
@@ -268,9 +268,20 @@ def test_component_paths_are_content_addressed(env_with_releases: DeployerEnv, r
     files_c = [f for c in changed_components for f in manifest_c.component_files(c)]
     same = [f for f in files_c if (f.path.split("/", 1)[0], f.md5, f.size) in held]
     assert changed_components == ["jobs", "dbt"] and same and len(same) < len(files_c)
-    assert changed["server_side_copies"] == len(same) == changed["counters"]["copies"]
+    # The others are copied server-side from the release store; only the rendered runtime config and
+    # the DAG files that overwrite (their writes are conditioned on the generation archived) are uploaded.
+    in_b = manifest_b.by_path()
+    overwritten = [
+        f for f in manifest_c.component_files("dags") if f.path in in_b and in_b[f.path].md5 != f.md5
+    ]
+    assert (
+        changed["server_side_copies"]
+        == changed["counters"]["copies"]
+        == changed["uploaded"] - 1 - len(overwritten)
+    )
+    assert changed["copied_from_store"] == changed["server_side_copies"] - len(same)
     runtime_config = env_with_releases.objects(buckets["composer"], "dags/runtime_config.json")
-    assert changed["bytes_uploaded"] == sum(f.size for f in files_c if f not in same) + len(
+    assert changed["bytes_uploaded"] == sum(f.size for f in overwritten) + len(
         runtime_config["dags/runtime_config.json"]
     )
     dbt_c = env_with_releases.objects(buckets["composer"], f"data/dbt/{manifest_c.components['dbt']}/")
@@ -450,3 +461,55 @@ def test_wait_is_bounded_by_the_lock(env_with_releases: DeployerEnv, releases: R
         assert line.startswith(f"error: --wait: {bad} is not between 0 and the lock's promotion.lock_ttl")
     help_text = cli("promote", "--help").out
     assert "--wait" in help_text and "--force" in help_text and str(int(DEFAULT_WAIT_SECONDS)) in help_text
+
+
+def test_first_promotion_copies_the_release_from_the_store(
+    deployer_env: DeployerEnv, releases: Releases, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no local build (a CI runner), the files go server-side from the store: only the rendered
+    runtime config is uploaded, and every copy has the manifest's bytes and a content type of its own."""
+    monkeypatch.setenv("DEPLOYER_RELEASES_DIR", str(releases.dir))
+    publish(releases.a)
+    monkeypatch.setenv("DEPLOYER_RELEASES_DIR", str(deployer_env.releases_dir))  # empty: no local copy
+    first = promote(releases.a)
+    manifest = parse_manifest((releases.dir / releases.a / "manifest.json").read_bytes(), releases.a)
+    # Every file but the domain declarations (they travel in the runtime config), and that config.
+    deployed = sum(len(manifest.component_files(c)) for c in ("jobs", "dbt", "gx", "dags"))
+    assert deployed < len(manifest.files) and first["uploaded"] == deployed + 1
+    assert first["copied_from_store"] == first["server_side_copies"] == deployed
+    assert first["counters"]["uploads"] == 1
+    config = deployer_env.objects(deployer_env.buckets("local")["composer"], "dags/runtime_config.json")
+    assert first["bytes_uploaded"] == len(config["dags/runtime_config.json"])
+    composer = deployer_env.client.bucket(deployer_env.buckets("local")["composer"])
+    dag = composer.get_blob("dags/a.py")
+    assert dag.content_type == "text/x-python"
+    assert dag.download_as_bytes() == (releases.dir / releases.a / "files" / "dags" / "a.py").read_bytes()
+
+
+def test_a_store_file_replaced_after_the_check_is_read_and_refused(
+    env_with_releases: DeployerEnv, releases: Releases, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy names the generation the store's listing showed; when another writer replaced the file
+    meanwhile, that generation is gone, so the file is read instead, and its sha256 refuses it."""
+    from deployer.context import load_env, open_target
+    from deployer.plan import compute
+    from deployer.promote import uploader
+    from deployer.state import State
+    from deployer.store import ReleaseStore
+    from platform_model.errors import Refused
+
+    publish(releases.a)
+    target = open_target(load_env("local"))
+    store = ReleaseStore(target.gcs, target.store)
+    published = store.fetch(releases.a)
+    published.local = None  # as on a CI runner: the bytes can only come from the store
+    plan = compute(target, store, published, State(env="local"))
+    (item,) = [u for u in plan.uploads if u.name == "dags/a.py"]
+    assert item.copy_from is not None and item.copy_from[0] == store.bucket
+    client = env_with_releases.client
+    client.bucket(store.bucket).blob(f"releases/{releases.a}/files/dags/a.py").upload_from_string(
+        b"import os  # injected\n"
+    )
+    with pytest.raises(Refused, match=r"dags/a\.py does not match the manifest.s sha256"):
+        uploader(store, published, plan)(item)
+    assert client.bucket(target.composer).get_blob("dags/a.py") is None
