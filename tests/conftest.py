@@ -15,6 +15,7 @@ from the domains); `write_local_envs(..., overrides)` sets dotted paths, e.g.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +29,11 @@ from deployer.emulator import Emulator
 from platform_model.environment import ENVIRONMENTS_DIR
 
 LOCAL_ENVS = ("local", "local-prod")
+
+# The DAG folder on sys.path, as Airflow puts it: the DAG library (`pipelines`) imports like on Composer.
+DAG_FOLDER = Path(__file__).resolve().parent.parent / "composer" / "dags"
+if str(DAG_FOLDER) not in sys.path:
+    sys.path.insert(0, str(DAG_FOLDER))
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -30,10 +29,6 @@ COMPONENTS = {
 # Airflow imported in this process (alert e-mail, operators) keeps its files out of the home folder.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-tests-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-
-# The dags folder on sys.path, as Airflow puts it: `pipelines` imports like on Composer.
-if str(DAGS) not in sys.path:
-    sys.path.insert(0, str(DAGS))
 
 
 def environment(platform: str = "gcp", **overrides: DomainOverride) -> Environment:

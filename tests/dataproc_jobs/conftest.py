@@ -23,21 +23,21 @@ def built_jobs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def spark(built_jobs: Path) -> Iterator[object]:
-    """A small local[2] SparkSession with every built jar on its classpath."""
+    """A small local[2] SparkSession with every built jar on its classpath, set up like a local DAG run's."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     # py4j logs while closing at interpreter exit, after pytest closed its capture streams.
     logging.getLogger("py4j").setLevel(logging.WARNING)
+    from pipelines.spark_local import DRIVER_JAVA_OPTIONS, LOCAL_CONF
     from pyspark.sql import SparkSession
 
+    builder = SparkSession.builder.master("local[2]").appName("tests-dataproc-jobs")
+    for key, value in LOCAL_CONF.items():  # what a local DAG run's spark-submit gets
+        builder = builder.config(key, value)
     session = (
-        SparkSession.builder.master("local[2]")
-        .appName("tests-dataproc-jobs")
-        .config("spark.jars", ",".join(str(p) for p in sorted(built_jobs.glob("*.jar"))))
-        .config("spark.ui.enabled", "false")
+        builder.config("spark.jars", ",".join(str(p) for p in sorted(built_jobs.glob("*.jar"))))
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.default.parallelism", "2")
-        .config("spark.driver.memory", "1g")
-        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.extraJavaOptions", DRIVER_JAVA_OPTIONS)
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")

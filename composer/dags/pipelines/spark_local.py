@@ -5,6 +5,12 @@ found through the runtime config's URIs: `file://` paths are used in place, `gs:
 downloaded once per release (google-cloud-storage; it talks to the emulator when
 STORAGE_EMULATOR_HOST is set). Connector jars (URIs outside the release's jobs folder, e.g. the
 spark-bigquery connector) are not needed here: the local platform reads files, not BigQuery.
+
+A local run is a short job on a few thousand rows, so its settings (`LOCAL_CONF`, `DRIVER_JAVA_OPTIONS`)
+are for a JVM that lives seconds: the client compiler only and the serial collector, and no whole-stage
+code generation or adaptive re-planning, which compile and plan more than such a job computes. On this
+2-core machine a customers run took 22.6 s of CPU (12.7 s wall) with the defaults and 10.6 s (8.9 s)
+with these. They change how Spark executes, never what it computes; Dataproc keeps its own defaults.
 """
 
 from __future__ import annotations
@@ -22,6 +28,18 @@ from urllib.parse import unquote, urlparse
 from pipelines.runtime import SparkJob
 
 log = logging.getLogger(__name__)
+
+
+LOCAL_CONF = {
+    "spark.ui.enabled": "false",
+    "spark.driver.memory": "1g",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.adaptive.enabled": "false",
+}
+"""Spark settings of every local-mode run (see the module doc)."""
+DRIVER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto"
+"""The driver JVM's options of a local-mode run: the client compiler only, the serial collector."""
 
 
 class SparkJobFailed(RuntimeError):
@@ -92,12 +110,8 @@ def spark_submit_command(artifacts: LocalArtifacts, job_args: list[str], paralle
 
     spark_submit = Path(_find_spark_home()) / "bin" / "spark-submit"  # type: ignore[no-untyped-call]
     cmd = [str(spark_submit), "--master", f"local[{parallelism}]", "--name", artifacts.main.stem]
-    for key, value in {
-        "spark.ui.enabled": "false",
-        "spark.sql.shuffle.partitions": str(parallelism * 2),
-        "spark.driver.memory": "1g",
-        "spark.sql.session.timeZone": "UTC",
-    }.items():
+    cmd += ["--driver-java-options", DRIVER_JAVA_OPTIONS]
+    for key, value in {**LOCAL_CONF, "spark.sql.shuffle.partitions": str(parallelism * 2)}.items():
         cmd += ["--conf", f"{key}={value}"]
     if artifacts.jars:
         cmd += ["--jars", ",".join(str(p) for p in artifacts.jars)]
