@@ -49,7 +49,10 @@ from platform_model.manifest import JOBS_FILE, dbt_prefix, domain_paths, gx_pref
 from platform_model.runtime import RUNTIME_CONFIG_NAME, RuntimeConfig, release_domains, render, to_bytes
 
 Phase = Literal["artifacts", "data", "runtime-config", "dags"]
-PHASES: tuple[Phase, ...] = ("artifacts", "data", "runtime-config", "dags")
+# The order of a promotion's uploads: the phases of one group go up together, a group after the one
+# before it (Spark artifacts, dbt and GX are content-addressed and need no order among them; the runtime
+# config names them; the DAG folder reads the runtime config).
+PHASE_GROUPS: tuple[tuple[Phase, ...], ...] = (("artifacts", "data"), ("runtime-config",), ("dags",))
 RUNTIME_CONFIG_OBJECT = f"dags/{RUNTIME_CONFIG_NAME}"
 # Composer writes its own monitoring DAG into some environments' buckets: never ours to archive.
 UNMANAGED_DAG_OBJECTS = frozenset({"dags/airflow_monitoring.py"})

@@ -6,10 +6,10 @@
     2. check the approval gate (environments with `promotion.requires_approval`)
     2b. wait for the DAG runs in progress that the promotion would change files under (`check_runs`),
        or refuse, naming them, before anything is uploaded (`force` goes on and audits them)
-    3. Spark artifacts -> dbt and GX -> runtime config -> DAGs (so no DAG ever points at a missing artifact;
-       artifacts are content-addressed and never removed); a DAG the release overwrites with other
-       content is first copied to the archive (server-side), and the overwrite is conditioned on the
-       generation that was copied
+    3. Spark artifacts, dbt and GX (one parallel wave) -> runtime config -> DAGs (so no DAG ever points at
+       a missing artifact; artifacts are content-addressed and never removed); a DAG the release
+       overwrites with other content is first copied to the archive (server-side), and the overwrite is
+       conditioned on the generation that was copied
     4. copy what leaves the DAG folder to the archive
     5. write the state record (generation-conditioned) and mark the approval used
     6. remove what was archived from the DAG folder; write the report and the audit entry; release the lock
@@ -29,7 +29,7 @@ from typing import Any, Literal
 from deployer import approval, audit, lock, log, pause
 from deployer.context import Target
 from deployer.identity import Actor
-from deployer.plan import PHASES, ArchiveMove, Plan, Upload, check_contracts, compute, domain_summary
+from deployer.plan import PHASE_GROUPS, ArchiveMove, Plan, Upload, check_contracts, compute, domain_summary
 from deployer.state import Live, LiveDomain, State, iso, read_state, utc_now, write_state
 from deployer.store import PublishedRelease, ReleaseStore
 from deployer.transfer import run_all
@@ -452,29 +452,42 @@ def promote(
         dag_runs = check_runs(target, plan, wait=wait, force=force, say=tell, refuse=refuse)
         phases: dict[str, float] = {"archive": 0.0, "dag_runs": round(time.monotonic() - p0, 3)}
         upload = uploader(store, published, plan)
+
+        def upload_counted(item: Upload) -> None:
+            upload(item)
+            pause.counted(f"{item.phase}-upload")
+
         copied = 0
-        for phase in PHASES:
-            items = [u for u in plan.uploads if u.phase == phase]
-            if phase == "dags":
+        # A group after the other (`PHASE_GROUPS`); in the DAG folder, its library first and the DAG
+        # files that import it last (`dag_files_last`).
+        for group in PHASE_GROUPS:
+            items = [u for u in plan.uploads if u.phase in group]
+            waves = [items]
+            if group == ("dags",):
                 p0 = time.monotonic()
                 copied += _archive_copy(target, plan, quiet, overwritten=True)
                 phases["archive"] = round(time.monotonic() - p0, 3)
                 pause.point("dags-archived")
+                waves = [
+                    [u for u in items if not is_dag_file(u.name)],
+                    [u for u in items if is_dag_file(u.name)],
+                ]
             p0 = time.monotonic()
-            # The DAG files go last, after the library and data they import (`dag_files_last`).
-            waves = [[u for u in items if not is_dag_file(u.name)], [u for u in items if is_dag_file(u.name)]]
-            for wave in waves if phase == "dags" else [items]:
-                run_all(wave, upload, label=f"{phase} ({len(wave)})", phase=f"{phase}-upload", quiet=quiet)
-            phases[phase] = round(time.monotonic() - p0, 3)
+            for wave in waves:
+                label = f"{' and '.join(group)} ({len(wave)})"
+                run_all(wave, upload_counted, label=label, phase="upload", quiet=quiet)
+            name = "+".join(group)
+            phases[name] = round(time.monotonic() - p0, 3)
             log.event(
                 "promotion_phase",
                 env=env.name,
                 release=release_id,
-                phase=phase,
+                phase=name,
                 uploaded=len(items),
-                seconds=phases[phase],
+                seconds=phases[name],
             )
-            pause.point(phase)
+            for phase in group:
+                pause.point(phase)
         p0 = time.monotonic()
         copied += _archive_copy(target, plan, quiet, overwritten=False)
         phases["archive"] = round(phases["archive"] + time.monotonic() - p0, 3)
@@ -568,38 +581,44 @@ def promote(
             "dag_runs": dag_runs,
         }
         report["counters"] = target.gcs.counters.as_dict()
-        if outcome == "ok":
-            import json
+        import json
 
-            data = (json.dumps(report, indent=2, sort_keys=True) + "\n").encode()
-            target.gcs.write(
+        # The report and the audit entry are separate objects: one round trip for both.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            writing = None
+            if outcome == "ok":
+                data = (json.dumps(report, indent=2, sort_keys=True) + "\n").encode()
+                writing = pool.submit(
+                    target.gcs.write,
+                    target.artifacts,
+                    report_name,
+                    data,
+                    if_generation_match=0,
+                    content_type="application/json",
+                    bookkeeping=True,
+                )
+                report["report"] = report_name
+            audit.append(
+                target.gcs,
                 target.artifacts,
-                report_name,
-                data,
-                if_generation_match=0,
-                content_type="application/json",
-                bookkeeping=True,
+                actor,
+                kind,
+                env.name,
+                outcome,
+                release=release_id,
+                digest=published.digest,
+                reason=_forced_reason(dag_runs),
+                details={
+                    "uploaded": report["uploaded"],
+                    "archived": report["archived"],
+                    "approval": approval_id,
+                    "approved_by": approved_by,
+                    "previous_release": report["previous_release"],
+                    **_forced_details(dag_runs),
+                },
             )
-            report["report"] = report_name
-        audit.append(
-            target.gcs,
-            target.artifacts,
-            actor,
-            kind,
-            env.name,
-            outcome,
-            release=release_id,
-            digest=published.digest,
-            reason=_forced_reason(dag_runs),
-            details={
-                "uploaded": report["uploaded"],
-                "archived": report["archived"],
-                "approval": approval_id,
-                "approved_by": approved_by,
-                "previous_release": report["previous_release"],
-                **_forced_details(dag_runs),
-            },
-        )
+            if writing is not None:
+                writing.result()
         pause.point("before-unlock")
     except BaseException as exc:
         if not isinstance(exc, Refused | ConfigError):
