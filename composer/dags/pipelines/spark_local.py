@@ -9,7 +9,7 @@ spark-bigquery connector) are not needed here: the local platform reads files, n
 A local run is a short job on a few thousand rows, so its settings (`LOCAL_CONF`, `DRIVER_JAVA_OPTIONS`)
 are for a JVM that lives seconds: the client compiler only and the serial collector, and no whole-stage
 code generation or adaptive re-planning, which compile and plan more than such a job computes. On this
-2-core machine a customers run took 22.6 s of CPU (12.7 s wall) with the defaults and 10.6 s (8.9 s)
+2-core machine one sample job took 22.6 s of CPU (12.7 s wall) with the defaults and 10.6 s (8.9 s)
 with these. They change how Spark executes, never what it computes; Dataproc keeps its own defaults.
 """
 
