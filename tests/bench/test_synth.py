@@ -48,12 +48,13 @@ def test_smoke_run() -> None:
 
     bare = named(f"synth (a): import {len(synth.provider_modules())} provider modules")
     cold = named("synth (b): cold synth")
-    assert 0 < bare.value < cold.value
+    # One sample each on a loaded machine: no order between timings is asserted (the bench's job).
+    assert bare.value > 0 and cold.value > 0
     assert cold.speedup == pytest.approx(cold.value / bare.value)
     assert cold.met is not None
     assert named("synth profile: build constructs").details["calls"]["create"] > 100
     warm = named("synth (c): warm python -m infra.synth")
-    assert 0 < warm.value < cold.value
+    assert warm.value > 0
     grown = named(f"synth (d): cold synth, {n_repo + 2} domains (2 generated")
     assert grown.baseline == bare.value and grown.details["baseline_domains"] == n_repo
     assert grown.met is not None and grown.target == f"<= {synth.GROWN_MAX_RATIO:g}x (a)"
