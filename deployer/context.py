@@ -77,11 +77,8 @@ class Target:
                 self.gcs.create_bucket(name, self.env.region.upper(), self.env.labels.as_dict())
 
         wanted = list(dict.fromkeys(names))
-        if len(wanted) == 1:
-            ensure(wanted[0])
-            return
         # One round trip (two for a new bucket) for all of them, not one per bucket.
-        with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, len(wanted))) as pool:
             for done in [pool.submit(ensure, name) for name in wanted]:
                 done.result()
 

@@ -20,6 +20,7 @@ Killed at any point, running it again converges: every step compares what is the
 
 from __future__ import annotations
 
+import json
 import mimetypes
 import time
 from collections.abc import Callable
@@ -581,8 +582,6 @@ def promote(
             "dag_runs": dag_runs,
         }
         report["counters"] = target.gcs.counters.as_dict()
-        import json
-
         # The report and the audit entry are separate objects: one round trip for both.
         with ThreadPoolExecutor(max_workers=1) as pool:
             writing = None
@@ -654,7 +653,6 @@ def promote(
 
 def last_report(target: Target, state: State) -> dict[str, Any] | None:
     """The report of the promotion that made the current release live."""
-    import json
 
     if state.current is None or state.current.report is None:
         return None
