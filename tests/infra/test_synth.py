@@ -316,3 +316,13 @@ def test_cdktf_list_shows_the_three_stacks(tmp_path: Path) -> None:
     assert listed == {"dev", "staging", "prod"}
     assert "ERROR" not in output
     assert "end-of-life" not in output
+
+
+def test_the_app_runs_optimized_wherever_it_is_started() -> None:
+    """`make synth` and the CDKTF CLIs run the app the same way: without the bindings' run-time type
+    checks (`-O`), which mypy --strict makes redundant; the output is the same either way."""
+    from infra.synth import _app_env
+
+    app = json.loads((REPO_ROOT / "cdktf.json").read_text())["app"].split()
+    assert app[1:] == ["-O", "-m", "infra"]
+    assert _app_env(REPO_ROOT, REPO_ROOT / "environments")["PYTHONOPTIMIZE"] == "1"
