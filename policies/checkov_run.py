@@ -1,6 +1,6 @@
 """checkov (built-in checks + `policies/checkov/`) on every synthesized stack, with per-stack skips.
 
-    python -m policies.checkov_run [STACK ...] [--stacks-dir cdktf.out/stacks] [--verbose]
+    python -m policies.checkov_run [STACK ...] [--stacks-dir cdktf.out/stacks] [--verbose] [--no-cache]
 
 One checkov process scans every `cdktf.out/stacks/<stack>/cdk.tf.json` with the `terraform_json`
 framework (the only one that reads cdktf's output: `terraform` finds nothing in it). Failures listed
@@ -12,11 +12,17 @@ Three things make a silent pass impossible:
 - a resource a custom YAML policy covers but gave no verdict on (checkov drops verdicts on values it
   cannot resolve) fails the run;
 - a skip that matched nothing is stale and fails the run, so skips.yaml never outlives its reason.
+
+checkov's report of the same inputs (its arguments, the locked checkov, the custom policies and the stack
+files, `report_key`) is kept in the build cache (`platform_model.cache`) and read instead of scanning
+again, e.g. by the test of the real stacks after `make check-infra`; `--no-cache` scans regardless.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import itertools
 import json
 import os
 import re
@@ -30,6 +36,7 @@ from typing import Any, Literal
 import yaml
 
 from infra.synth import SynthError, ensure_synth
+from platform_model.cache import BuildCache, default_cache_dir
 from platform_model.environment import ENVIRONMENTS_DIR, environment_names, load_environment
 from platform_model.errors import ConfigError, PlatformError
 
@@ -268,15 +275,37 @@ def _log_problems(stderr: str) -> list[str]:
     return problems
 
 
+def report_key(cmd: Sequence[str], cwd: Path, policy_dir: Path) -> str:
+    """The digest checkov's report of `cmd` (run in `cwd`) is cached under: its arguments, the locked
+    checkov (tools/lint/uv.lock), every file of the custom policies and every stack file it scans."""
+    digest = hashlib.sha256(b"checkov-report 1\n")
+    digest.update(json.dumps(list(cmd[1:])).encode())
+    files = [("uv.lock", CHECKOV.parents[2] / "uv.lock")]
+    files += [
+        (f"policies/{p.relative_to(policy_dir).as_posix()}", p)
+        for p in sorted(policy_dir.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    ]
+    files += [(f"stack/{arg}", cwd / arg) for flag, arg in itertools.pairwise(cmd) if flag == "-f"]
+    for label, path in files:
+        data = path.read_bytes() if path.is_file() else b""
+        digest.update(f"{label}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
 def run_checkov(
     stack_files: dict[str, Path],
     checks: Sequence[str] | None = None,
     policy_dir: Path = POLICY_DIR,
     framework: str = FRAMEWORK,
+    cache: BuildCache | None = None,
 ) -> tuple[list[Result], list[str]]:
     """Run checkov once over `stack_files` (stack -> cdk.tf.json); return (results, problems).
 
     `checks` limits the run to these check ids (checkov `--check`). Nothing is skipped here.
+    With a `cache`, a report of the same inputs (`report_key`) is read instead of running checkov again
+    (`make check-infra` and the test of the real stacks scan the same files), and a new one is kept.
     """
     if not CHECKOV.is_file():
         raise ConfigError(f"{_relative(CHECKOV)} is missing: run `make setup` (tools/lint environment)")
@@ -293,7 +322,17 @@ def run_checkov(
         "LOG_LEVEL": "WARNING",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    key = report_key(cmd, cwd, policy_dir) if cache is not None else ""
+    kept = cache.get("checkov", key) if cache is not None else None
+    if isinstance(kept, dict) and {"returncode", "stdout", "stderr"} <= set(kept):
+        proc = subprocess.CompletedProcess(
+            cmd, int(kept["returncode"]), str(kept["stdout"]), str(kept["stderr"])
+        )
+    else:
+        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+        if cache is not None and proc.returncode in (0, 1):
+            report = {"returncode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
+            cache.put("checkov", key, report)
     problems = _log_problems(proc.stderr)
     if proc.returncode not in (0, 1):
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
@@ -446,12 +485,14 @@ def check_stacks(
     policy_dir: Path = POLICY_DIR,
     skips_file: Path = SKIPS_FILE,
     cmek: set[str] | None = None,
+    cache: BuildCache | None = None,
 ) -> Report:
     """Run every check on `stack_files`, apply the skips of these stacks, guard against silent passes.
 
     `cmek`: stacks that must not skip encryption-key checks (default: from the environment files).
+    `cache`: where checkov's report of the same inputs is kept (see `run_checkov`).
     """
-    results, problems = run_checkov(stack_files, policy_dir=policy_dir)
+    results, problems = run_checkov(stack_files, policy_dir=policy_dir, cache=cache)
     problems += unevaluated(results, stack_files, policy_dir)
     if skips is None:
         skips = load_skips(skips_file, known_stacks=stack_files)
@@ -483,12 +524,20 @@ def main(argv: list[str] | None = None) -> int:
         "--skips", type=Path, default=SKIPS_FILE, help="skips file (default: policies/skips.yaml)"
     )
     parser.add_argument("--verbose", "-v", action="store_true", help="also list every skipped result")
+    parser.add_argument(
+        "--no-cache", action="store_true", help="run checkov even if a report of the same inputs is kept"
+    )
     args = parser.parse_args(argv)
     try:
         stacks_dir = args.stacks_dir or _ensure_synth()
         stack_files = find_stacks(stacks_dir, args.stacks)
         known = [p.parent.name for p in stacks_dir.glob(f"*/{STACK_FILE}")]
-        report = check_stacks(stack_files, load_skips(args.skips, known_stacks=known), skips_file=args.skips)
+        report = check_stacks(
+            stack_files,
+            load_skips(args.skips, known_stacks=known),
+            skips_file=args.skips,
+            cache=None if args.no_cache else BuildCache(default_cache_dir()),
+        )
     except PlatformError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

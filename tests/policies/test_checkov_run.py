@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -188,3 +189,28 @@ def test_encryption_key_checks_cannot_be_skipped_where_cmek_is_on() -> None:
         f"policies/skips.yaml: CKV_GCP_81 ({name}) cannot be skipped on prod: "
         "environments/prod.yaml enables CMEK"
     ]
+
+
+def test_a_report_of_the_same_inputs_is_read_from_the_cache_and_a_change_is_scanned(tmp_path: Path) -> None:
+    from platform_model.cache import BuildCache
+
+    cache = BuildCache(tmp_path / "cache")
+    stack = tmp_path / "stacks" / "fw" / "cdk.tf.json"
+    stack.parent.mkdir(parents=True)
+    shutil.copy(BAD_BUCKET, stack)
+    scanned, problems = run_checkov({"fw": stack}, cache=cache)
+    assert problems == [] and _statuses(scanned, "CKV_GCP_29") == {
+        "google_storage_bucket.no_uniform_access": "failed"
+    }
+    (entry,) = (tmp_path / "cache" / "checkov").glob("*.json")
+    # What is kept is what is read: a doctored report under the same key shows through (and is not rescanned).
+    kept = json.loads(entry.read_text())
+    kept["stdout"] = kept["stdout"].replace('"CKV_GCP_29"', '"CKV_GCP_999"')
+    entry.write_text(json.dumps(kept))
+    again, _ = run_checkov({"fw": stack}, cache=cache)
+    assert _statuses(again, "CKV_GCP_29") == {} and _statuses(again, "CKV_GCP_999")
+    # Another stack file, policy or checkov is another key: the changed stack is scanned.
+    stack.write_text(stack.read_text().replace("no_uniform_access", "renamed_bucket"))
+    changed, _ = run_checkov({"fw": stack}, cache=cache)
+    assert _statuses(changed, "CKV_GCP_29") == {"google_storage_bucket.renamed_bucket": "failed"}
+    assert len(list((tmp_path / "cache" / "checkov").glob("*.json"))) == 2
