@@ -165,8 +165,14 @@ os.environ.setdefault("DEPLOYER_DAG_PARSE_BUDGET_MS", "3000")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Hand the slow files out first (`make test` runs `-n 3 --dist loadscope`: a scope, a module or a test
-    class, stays on one worker), so that no long file starts last and runs alone at the end."""
-    slow = {item.nodeid.split("::", 1)[0] for item in items if item.get_closest_marker("slow")}
-    # A stable sort: the files keep their order and each file stays whole.
-    items.sort(key=lambda item: 0 if item.nodeid.split("::", 1)[0] in slow else 1)
+    """Hand the slow files out first, the longest first (`make test` runs `-n 3 --dist loadscope`: a
+    scope, a module or a test class, stays on one worker), so that no long file starts last and runs
+    alone at the end. A file's weight is the largest `seconds` its `slow` marks give (1 if none)."""
+    weight: dict[str, float] = {}
+    for item in items:
+        mark = item.get_closest_marker("slow")
+        if mark is not None:
+            path = item.nodeid.split("::", 1)[0]
+            weight[path] = max(weight.get(path, 0.0), float(mark.kwargs.get("seconds", 1)))
+    # A stable sort: the files keep their order otherwise and each file stays whole.
+    items.sort(key=lambda item: -weight.get(item.nodeid.split("::", 1)[0], 0.0))

@@ -47,7 +47,7 @@ def _resources(stack: dict[str, Any], kind: str) -> dict[str, Any]:
     return dict(stack.get("resource", {}).get(kind, {}))
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=40)
 def test_a_new_domain_is_new_files_only(tmp_path: Path) -> None:
     root = copy_repo(tmp_path / "repo", REPO_ROOT)
     written = copy_domain(root, TEMPLATE, NEW)

@@ -19,7 +19,7 @@ from platform_model.domain import load_domains
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=170)
 def test_demo_runs_every_stage(tmp_path: Path) -> None:
     out, work = tmp_path / "out", tmp_path / "work"
     env = {k: v for k, v in os.environ.items() if k != "STORAGE_EMULATOR_HOST"}

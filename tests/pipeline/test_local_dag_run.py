@@ -33,7 +33,7 @@ DAY = "2026-01-15"
 DAY_BEFORE = "2026-01-14"
 ROWS = 800
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=310)  # the session's run of every daily DAG for two days, and more
 
 
 @dataclass

@@ -11,7 +11,7 @@ from deployer.emulator import Emulator
 from tests.reliability import approvals, badinput, concurrency, crash, faults
 from tests.reliability.harness import World
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=45)  # each class (a scope of its own) about this long
 
 
 # Each test is a class of its own so that it is a scope of its own for `--dist loadscope`: the five
