@@ -29,7 +29,8 @@ def default_cache_dir() -> Path:
 
 
 class BuildCache:
-    """Results of a release build's steps, each under the digest of its inputs (`<dir>/<kind>/<key>`).
+    """Results of a build's steps (a release build's, checkov's report), each under the digest of its
+    inputs (`<dir>/<kind>/<key>`).
 
     An entry appears whole or not at all: it is written into a temporary name in the same folder and
     renamed into place (a killed build leaves only a temporary name, swept by a later build), and a
