@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,7 +45,7 @@ from typing import Any
 
 from deployer.context import env_dir
 from platform_model import REPO_ROOT
-from platform_model.cache import BuildCache, default_cache_dir
+from platform_model.cache import BuildCache, default_cache_dir, hash_files
 from platform_model.domain import domain_files, load_domains
 from platform_model.environment import Environment, load_all
 from platform_model.errors import ConfigError, Refused
@@ -100,13 +100,6 @@ _TOOLCHAIN_GLOBS = (
 )
 
 
-def _hash_files(digest: Any, files: Iterable[tuple[str, Path]]) -> None:
-    for label, path in sorted(files):
-        data = path.read_bytes()
-        digest.update(f"{label}\0{len(data)}\0".encode())
-        digest.update(data)
-
-
 def _tree_files(base: Path, label: str, pattern: str = "**/*") -> list[tuple[str, Path]]:
     """(label/relative path, path) of every file under `base` matching `pattern`, caches left out."""
     if not base.is_dir():
@@ -126,7 +119,7 @@ def toolchain_digest() -> str:
     files: list[tuple[str, Path]] = []
     for pattern in _TOOLCHAIN_GLOBS:
         files += [(p.relative_to(REPO_ROOT).as_posix(), p) for p in REPO_ROOT.glob(pattern) if p.is_file()]
-    _hash_files(digest, [f for f in files if "__pycache__" not in f[1].parts])
+    hash_files(digest, [f for f in files if "__pycache__" not in f[1].parts])
     return digest.hexdigest()
 
 
@@ -156,7 +149,7 @@ def spark_build_key(root: Path, toolchain: str) -> str:
     files += _tree_files(root / "platform_model", "platform_model", "**/*.py")
     files += [(f"domains/{p.name}", p) for p in domain_files(root / "domains")]
     files += [(f"environments/{p.name}", p) for p in (root / "environments").glob("*.yaml")]
-    _hash_files(digest, files)
+    hash_files(digest, files)
     return digest.hexdigest()
 
 
@@ -571,7 +564,7 @@ def _check_key(name: str, manifest: Manifest, toolchain: str) -> str:
     for component in CACHED_CHECKS[name]:
         digest.update(f"{component} {manifest.components.get(component)}\n".encode())
     # run_checks reads the repository's environment files
-    _hash_files(digest, [(f"environments/{p.name}", p) for p in ENVIRONMENTS_DIR.glob("*.yaml")])
+    hash_files(digest, [(f"environments/{p.name}", p) for p in ENVIRONMENTS_DIR.glob("*.yaml")])
     return digest.hexdigest()
 
 

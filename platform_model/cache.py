@@ -14,13 +14,21 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from platform_model import REPO_ROOT
 
 BUILD_CACHE_ENV = "DEPLOYER_BUILD_CACHE"
+
+
+def hash_files(digest: Any, files: Iterable[tuple[str, Path]]) -> None:
+    """Feed `digest` each (label, path) in label order: the label, the length and the bytes."""
+    for label, path in sorted(files):
+        data = path.read_bytes()
+        digest.update(f"{label}\0{len(data)}\0".encode())
+        digest.update(data)
 
 
 def default_cache_dir() -> Path:

@@ -36,7 +36,7 @@ from typing import Any, Literal
 import yaml
 
 from infra.synth import SynthError, ensure_synth
-from platform_model.cache import BuildCache, default_cache_dir
+from platform_model.cache import BuildCache, default_cache_dir, hash_files
 from platform_model.environment import ENVIRONMENTS_DIR, environment_names, load_environment
 from platform_model.errors import ConfigError, PlatformError
 
@@ -287,10 +287,7 @@ def report_key(cmd: Sequence[str], cwd: Path, policy_dir: Path) -> str:
         if p.is_file() and "__pycache__" not in p.parts
     ]
     files += [(f"stack/{arg}", cwd / arg) for flag, arg in itertools.pairwise(cmd) if flag == "-f"]
-    for label, path in files:
-        data = path.read_bytes() if path.is_file() else b""
-        digest.update(f"{label}\0{len(data)}\0".encode())
-        digest.update(data)
+    hash_files(digest, files)
     return digest.hexdigest()
 
 
@@ -323,14 +320,14 @@ def run_checkov(
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     key = report_key(cmd, cwd, policy_dir) if cache is not None else ""
-    kept = cache.get("checkov", key) if cache is not None else None
+    kept = cache.get("checkov", key) if key else None
     if isinstance(kept, dict) and {"returncode", "stdout", "stderr"} <= set(kept):
         proc = subprocess.CompletedProcess(
             cmd, int(kept["returncode"]), str(kept["stdout"]), str(kept["stderr"])
         )
     else:
         proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-        if cache is not None and proc.returncode in (0, 1):
+        if cache is not None and proc.returncode in (0, 1):  # a crashed scan is never kept
             report = {"returncode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
             cache.put("checkov", key, report)
     problems = _log_problems(proc.stderr)
