@@ -13,8 +13,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from infra import domains_dir, environments_dir
+from infra import bindings, domains_dir, environments_dir
 from infra.domains import deployed, load_all
+from infra.packages import locked_versions
 from infra.synth import HASH_FILE
 from platform_model.domain import Domain
 from platform_model.environment import Environment
@@ -43,11 +44,15 @@ def build_app(
 ) -> App:
     """An App holding the stack of every GCP environment (not synthesized yet).
 
-    The environment and domain files are read before cdktn and the provider bindings are imported: a
-    bad file is reported in a fraction of a second, not after the 2-3 s the bindings take to load.
+    The environment, domain and lock files are read before the provider bindings are used: a bad file
+    is reported in a fraction of a second, not after the 5 s the bindings take to load, and when the
+    entry point has started loading them in the background (`infra.bindings`), the files are read in
+    that wait.
     """
     envs = gcp_environments(directory)
     domains = stack_domains(envs, domains_directory)
+    locked_versions()  # the lock file's pins (infra.packages), read once
+    bindings.wait()
     from cdktn import App
 
     from infra.iam import account_email

@@ -43,6 +43,12 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+def locked_versions(path: Path = UV_LOCK) -> dict[str, str]:
+    """Every package `path` (uv.lock) resolves, PEP 503 name -> version (the file is read once per
+    process: the app reads it early, while the bindings load, see `infra.bindings`)."""
+    return _locked(path)
+
+
 @cache
 def _locked(path: Path) -> dict[str, str]:
     try:
@@ -56,7 +62,7 @@ def _locked(path: Path) -> dict[str, str]:
 
 def locked_version(name: str, lock: Path = UV_LOCK) -> str:
     """The version `lock` (uv.lock) resolved for package `name`; ConfigError when it is not locked."""
-    version = _locked(lock).get(normalize(name))
+    version = locked_versions(lock).get(normalize(name))
     if version is None:
         raise ConfigError(f"{_shown(lock)}: package {name!r} is not locked (add it with `uv add {name}`)")
     return version

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra import NODE_BIN, REPO_ROOT
+from infra import CREATION_STACK_VAR, NODE_BIN, REPO_ROOT
 from infra.domains import load_all
 from infra.synth import HASH_FILE, SCRATCH_PREFIX, ensure_synth, input_files, input_hash, recorded_hash
 from platform_model.domain import DOMAINS_DIR, Domain
@@ -119,14 +119,59 @@ def test_a_changed_value_is_never_served_stale(workspace: tuple[Path, Path]) -> 
     assert only(dev_stack(out), "google_dataproc_autoscaling_policy")["worker_config"]["max_instances"] == 8
 
     # a synth by any other way (here the app itself, as `cdktf synth` runs it) invalidates the record
+    tmp = out.parent / "tmp"
+    tmp.mkdir()
     subprocess.run(
         [sys.executable, "-m", "infra"],
         cwd=REPO_ROOT,
-        env=clean_env(CDKTF_OUTDIR=str(out), INFRA_ENVIRONMENTS_DIR=str(envs)),
+        env=clean_env(CDKTF_OUTDIR=str(out), INFRA_ENVIRONMENTS_DIR=str(envs), TMPDIR=str(tmp)),
         check=True,
         capture_output=True,
     )
     assert recorded_hash(out) is None
+    assert not list(tmp.iterdir())  # the kernel's runtime files (infra.bindings) are gone with it
+
+
+def processes_started_from(directory: Path) -> list[int]:
+    """Pids of the processes whose command line names a file under `directory` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if str(directory).encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_a_bad_input_found_while_the_bindings_load_leaves_nothing(workspace: tuple[Path, Path]) -> None:
+    """The app reads its inputs while the provider bindings load (`infra.bindings`); a bad one makes it
+    exit at once, with one line and code 2, and without the jsii kernel's runtime files (which jsii
+    copies into a temporary directory and would otherwise leave behind on that path)."""
+    envs, out = workspace
+    edit(envs / "dev.yaml", network__subnet_cidr="10.10.0.1/20")  # the model refuses it on reading
+    tmp = out.parent / "tmp"
+    tmp.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-O", "-m", "infra"],
+        cwd=REPO_ROOT,
+        env=clean_env(CDKTF_OUTDIR=str(out), INFRA_ENVIRONMENTS_DIR=str(envs), TMPDIR=str(tmp)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"error: {envs / 'dev.yaml'}: network.subnet_cidr")
+    # the kernel (started from a runtime under `tmp`) ends by itself once its load is done and its
+    # pipe closed, and removes its own scratch directory as it goes
+    deadline = time.monotonic() + 60
+    while processes_started_from(tmp) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not processes_started_from(tmp)
+    assert not list(tmp.iterdir())
+    assert not list(out.glob("stacks/*/cdk.tf.json"))
 
 
 def test_a_killed_synth_leaves_no_matching_hash(workspace: tuple[Path, Path]) -> None:
@@ -326,3 +371,22 @@ def test_the_app_runs_optimized_wherever_it_is_started() -> None:
     app = json.loads((REPO_ROOT / "cdktf.json").read_text())["app"].split()
     assert app[1:] == ["-O", "-m", "infra"]
     assert _app_env(REPO_ROOT, REPO_ROOT / "environments")["PYTHONOPTIMIZE"] == "1"
+
+
+@pytest.mark.parametrize(("given", "seen"), [(None, "1"), ("0", "0")])
+def test_cdktn_skips_creation_stacks_unless_the_caller_asks_for_them(given: str | None, seen: str) -> None:
+    """`infra` sets `CDKTN_DISABLE_CREATION_STACK=1` before jsii starts Node (the stack traces cdktn
+    records with every token cost synth time and appear in no output), unless the caller set it."""
+    env = clean_env()
+    env.pop(CREATION_STACK_VAR, None)
+    if given is not None:
+        env[CREATION_STACK_VAR] = given
+    proc = subprocess.run(
+        [sys.executable, "-c", f"import os, infra; print(os.environ[{CREATION_STACK_VAR!r}])"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert proc.stdout.strip() == seen
