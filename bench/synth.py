@@ -16,7 +16,9 @@ how a cold synth grows with the number of domains.
 (a) and (b) run in the same environment as the app (`infra.synth._app_env`: the same bytecode cache and
 Node), interleaved, and the medians are compared: the goals are (b) <= 1.3 x (a), (d) with 10 domains
 <= 1.5 x (a), and (c) < 0.5 s.
-`profile()` runs the app once with the jsii kernel calls timed, to show where (b) - (a) goes.
+`profile()` runs the app once with the jsii kernel calls timed, to show where (b) - (a) goes; it runs
+the steps one after the other (without `infra.bindings`, which overlaps reading the files with
+the provider's load in (b) and (d)), so that each one's cost shows.
 
     python -m bench.synth [--repeats 3] [--domains 10] [--json]
 """
