@@ -106,7 +106,7 @@ print(json.dumps({
 
 
 def provider_modules(infra_dir: Path = REPO_ROOT / "infra") -> list[str]:
-    """Every `cdktn_provider_google` module the infra sources import (sorted)."""
+    """Every `cdktn_provider_google` submodule the infra sources import (sorted)."""
     found: set[str] = set()
     for path in infra_dir.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -116,7 +116,8 @@ def provider_modules(infra_dir: Path = REPO_ROOT / "infra") -> list[str]:
                 names = [alias.name for alias in node.names]
             else:
                 continue
-            found.update(n for n in names if n.split(".")[0] == "cdktn_provider_google")
+            # submodules only: each imports the package itself (`infra.bindings` names it bare)
+            found.update(n for n in names if n.startswith("cdktn_provider_google."))
     return sorted(found)
 
 
