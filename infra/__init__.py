@@ -29,6 +29,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from platform_model.errors import ConfigError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NODE_BIN = REPO_ROOT / "node_modules" / ".bin"
 ENVIRONMENTS_DIR_VAR = "INFRA_ENVIRONMENTS_DIR"
@@ -37,16 +39,26 @@ DOMAINS_DIR_VAR = "INFRA_DOMAINS_DIR"
 """Names an alternate domains directory (tests, previews); the default is `domains/`."""
 
 
+def _directory(variable: str, default: Path) -> Path:
+    """`$variable` resolved, or `default` when it is unset; ConfigError when it names no directory (the
+    app would otherwise find no file there and synthesize nothing, successfully)."""
+    override = os.environ.get(variable)
+    if not override:
+        return default
+    path = Path(override).resolve()
+    if not path.is_dir():
+        raise ConfigError(f"${variable}: {override} is not a directory")
+    return path
+
+
 def environments_dir() -> Path:
     """The directory the app reads environment files from: `$INFRA_ENVIRONMENTS_DIR` or `environments/`."""
-    override = os.environ.get(ENVIRONMENTS_DIR_VAR)
-    return Path(override).resolve() if override else REPO_ROOT / "environments"
+    return _directory(ENVIRONMENTS_DIR_VAR, REPO_ROOT / "environments")
 
 
 def domains_dir() -> Path:
     """The directory the app reads domain files from: `$INFRA_DOMAINS_DIR` or `domains/`."""
-    override = os.environ.get(DOMAINS_DIR_VAR)
-    return Path(override).resolve() if override else REPO_ROOT / "domains"
+    return _directory(DOMAINS_DIR_VAR, REPO_ROOT / "domains")
 
 
 def env_file(name: str) -> str:

@@ -42,6 +42,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from infra import DOMAINS_DIR_VAR, ENVIRONMENTS_DIR_VAR, REPO_ROOT, domains_dir, environments_dir
+from platform_model.errors import PlatformError
 
 HASH_FILE = ".inputs.sha256"
 LOCK_FILE = ".synth.lock"
@@ -254,11 +255,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     started = time.perf_counter()
     outdir = (args.outdir or DEFAULT_OUTDIR).resolve()
-    environments = (args.environments or environments_dir()).resolve()
     before = recorded_hash(outdir)
     try:
+        environments = (args.environments or environments_dir()).resolve()
         ensure_synth(outdir, environments, domains=args.domains, force=args.force)
-    except SynthError as exc:
+    except (SynthError, PlatformError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     elapsed = time.perf_counter() - started

@@ -390,3 +390,26 @@ def test_cdktn_skips_creation_stacks_unless_the_caller_asks_for_them(given: str 
         check=True,
     )
     assert proc.stdout.strip() == seen
+
+
+@pytest.mark.parametrize("variable", ["INFRA_ENVIRONMENTS_DIR", "INFRA_DOMAINS_DIR"])
+@pytest.mark.parametrize("command", [["-O", "-m", "infra"], ["-m", "infra.synth"]])
+def test_a_directory_variable_naming_no_directory_is_one_line_and_exit_2(
+    tmp_path: Path, variable: str, command: list[str]
+) -> None:
+    """The app, as `cdktf synth` runs it, and `infra.synth` refuse a directory variable that names no
+    directory, instead of finding no file there and synthesizing nothing."""
+    missing = tmp_path / "nowhere"
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, *command],
+        cwd=REPO_ROOT,
+        env=clean_env(CDKTF_OUTDIR=str(out), **{variable: str(missing)}),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line == f"error: ${variable}: {missing} is not a directory"
+    assert not list(out.glob("stacks/*"))
