@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from infra import bindings, domains_dir, environments_dir
 from infra.domains import deployed, load_all
-from infra.packages import locked_versions
+from infra.packages import UV_LOCK, locked_versions
 from infra.synth import HASH_FILE
 from platform_model.domain import Domain
 from platform_model.environment import Environment
@@ -51,7 +51,7 @@ def build_app(
     """
     envs = gcp_environments(directory)
     domains = stack_domains(envs, domains_directory)
-    locked_versions()  # the lock file's pins (infra.packages), read once
+    locked_versions(UV_LOCK)  # the lock file's pins (infra.packages), read once
     bindings.wait()
     from cdktn import App
 

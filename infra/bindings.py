@@ -30,7 +30,7 @@ import threading
 
 _thread: threading.Thread | None = None
 _failure: list[BaseException] = []
-_scratch: list[str] = []
+_scratch: str | None = None
 
 
 def _load(kernel_up: threading.Event) -> None:
@@ -47,15 +47,14 @@ def _load(kernel_up: threading.Event) -> None:
 
 def start() -> None:
     """Start loading the provider bindings (once per process); returns once the kernel is up."""
-    global _thread
+    global _thread, _scratch
     if _thread is not None:
         return
-    scratch = tempfile.mkdtemp(prefix="infra-kernel-")
-    _scratch.append(scratch)
-    atexit.register(shutil.rmtree, scratch, True)  # runs after jsii's own exit handler (registered later)
+    _scratch = tempfile.mkdtemp(prefix="infra-kernel-")
+    atexit.register(shutil.rmtree, _scratch, True)  # runs after jsii's own exit handler (registered later)
     kernel_up = threading.Event()
     _thread = threading.Thread(target=_load, args=(kernel_up,), name="load-provider-bindings", daemon=True)
-    previous, tempfile.tempdir = tempfile.tempdir, scratch
+    previous, tempfile.tempdir = tempfile.tempdir, _scratch
     try:
         _thread.start()
         kernel_up.wait()
@@ -79,10 +78,9 @@ def wait() -> None:
 def abandon(exit_code: int) -> None:
     """Exit now with `exit_code` if a load is still under way (nothing may have been built or written);
     otherwise return. The kernel's runtime files are removed first."""
-    if not loading():
+    if not loading() or _scratch is None:
         return
-    for scratch in _scratch:
-        shutil.rmtree(scratch, ignore_errors=True)
+    shutil.rmtree(_scratch, ignore_errors=True)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(exit_code)

@@ -43,14 +43,11 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def locked_versions(path: Path = UV_LOCK) -> dict[str, str]:
-    """Every package `path` (uv.lock) resolves, PEP 503 name -> version (the file is read once per
-    process: the app reads it early, while the bindings load, see `infra.bindings`)."""
-    return _locked(path)
-
-
 @cache
-def _locked(path: Path) -> dict[str, str]:
+def locked_versions(path: Path) -> dict[str, str]:
+    """Every package `path` (uv.lock) resolves, PEP 503 name -> version, read once per process (the app
+    reads it early, while the bindings load: see `infra.bindings`). No default: the cache is keyed on
+    the arguments as given, so every caller names the file."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

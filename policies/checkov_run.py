@@ -320,7 +320,7 @@ def run_checkov(
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     key = report_key(cmd, cwd, policy_dir) if cache is not None else ""
-    kept = cache.get("checkov", key) if key else None
+    kept = cache.get("checkov", key) if cache is not None else None
     if isinstance(kept, dict) and {"returncode", "stdout", "stderr"} <= set(kept):
         proc = subprocess.CompletedProcess(
             cmd, int(kept["returncode"]), str(kept["stdout"]), str(kept["stderr"])
