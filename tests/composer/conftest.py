@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -26,8 +27,11 @@ COMPONENTS = {
     "gx": "gx9f8e7d6c5b4a",
 }
 
-# Airflow imported in this process (alert e-mail, operators) keeps its files out of the home folder.
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-tests-"))
+# Airflow imported in this process (alert e-mail, operators) keeps its files out of the home folder, in a
+# directory of its own that goes when the process ends.
+if "AIRFLOW_HOME" not in os.environ:
+    os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="airflow-home-tests-")
+    atexit.register(shutil.rmtree, os.environ["AIRFLOW_HOME"], ignore_errors=True)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 
