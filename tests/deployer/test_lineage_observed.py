@@ -55,6 +55,7 @@ def peek_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     try:
         for key, value in openlineage_environ(dags, events).items():
             mp.setenv(key, value)
+        mp.setenv("AIRFLOW_HOME", str(tmp / "airflow-home"))  # where the task keeps dbt's parse state
         mp.syspath_prepend(str(dags))
         from pipelines import dbt_task, runtime
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,24 @@ def test_every_daily_dag_succeeds_a_domain_after_its_inputs(pipeline: Pipeline) 
         assert result.success, f"{dag_id}: {result.task_states}, see {result.log_path}"
         jobs = [f"spark_{job}" for job in pipeline.domain(name)["spark_jobs"]]
         assert result.task_order() == [*jobs, "dbt_build", "gx_validate"]
+
+
+def _dbt_parse(result: RunResult) -> str:
+    """How the run's dbt step read the project, as its task logged it ("partial", "full: <why>")."""
+    assert result.log_path is not None
+    (line,) = re.findall(r"dbt parse: (.+?) \[pipelines\.dbt_task\]", result.log_path.read_text())
+    return str(line).strip()
+
+
+def test_dbt_parses_the_project_once_a_day_and_only_what_changed_after(pipeline: Pipeline) -> None:
+    # The day's first dbt step parses the release's project in full (no saved state on the first day;
+    # a new run_date var on the second); the other domains' steps of the day reuse that parse.
+    first, *rest = pipeline.before.values()
+    assert _dbt_parse(first) == "full: saved manifest not found. Starting full parse."
+    assert [_dbt_parse(r) for r in rest] == ["partial"] * len(rest)
+    first, *rest = pipeline.runs.values()
+    assert _dbt_parse(first) == "full: config vars, config profile, or config target have changed"
+    assert [_dbt_parse(r) for r in rest] == ["partial"] * len(rest)
 
 
 def _raw_records(pipeline: Pipeline, name: str, day: str) -> int:
@@ -299,6 +318,7 @@ def test_running_the_same_day_again_changes_nothing(pipeline: Pipeline) -> None:
     staging_before = sorted(p.name for p in staging.iterdir())
     again = composer_local_run(pipeline.dag_folder, DAY, "orders_daily", airflow_home=pipeline.airflow_home)
     assert again.success, f"{again.task_states}, see {again.log_path}"
+    assert _dbt_parse(again) == "partial"  # the same day: the state of its earlier runs held
     assert before.equals(pipeline.query(f"select * from {table} order by 1"))
     assert sorted(p.name for p in staging.iterdir()) == staging_before
     keys = ("records_in", "records_out", "records_rejected")

@@ -15,13 +15,22 @@ builds only its own nodes (`--select`, the domain's `dbt_select`); on the local 
 holds the warehouse's exclusive lock for the run (see `warehouse`). When the local run records
 lineage (`pipelines.lineage`), dbt runs under OpenLineage's `dbt-ol` wrapper, which writes an event
 per node with its input and output datasets from dbt's own manifest and run results.
+
+dbt's partial-parse state (`partial_parse.msgpack`) is kept on the worker's own disk, per project folder
+and target (`parse_state_file`), so the DAGs that run the same release on the same day parse only what
+changed. dbt itself checks a state against the files, vars, profile and its own version, and parses
+everything again when any of them differs (a new day's `run_date` does); the task logs which it was
+(`dbt parse: partial` or `dbt parse: full: <dbt's reason>`). A state that cannot be read or kept costs
+a full parse, never the run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -49,6 +58,9 @@ class DbtOutcome:
     failures: list[str] = field(default_factory=list)
     warned_rows: int = 0
     """Rows flagged by tests of severity warn."""
+    parse: str = "full"
+    """How dbt read the project: "partial" (its saved parse state held, only changed files were parsed)
+    or "full" (with dbt's reason when it had a state it could not use)."""
 
 
 def dbt_env(cfg: RuntimeConfig, warehouse: Path | None) -> dict[str, str]:
@@ -88,6 +100,62 @@ def dbt_vars(cfg: RuntimeConfig, logical_date: str) -> dict[str, Any]:
     return {**cfg.dbt.vars, "run_date": logical_date}
 
 
+def parse_state_file(project_dir: Path, target: str, local: bool) -> Path:
+    """Where this worker keeps dbt's partial-parse state of a project folder and target: on the local
+    platform under AIRFLOW_HOME (the run's own, thrown away with it), else in the temp folder; never in
+    the bucket."""
+    home = os.environ.get("AIRFLOW_HOME") if local else None
+    root = Path(home) if home else Path(tempfile.gettempdir())
+    key = hashlib.sha256(f"{project_dir.resolve()}\0{target}".encode()).hexdigest()[:16]
+    return root / "dbt-parse-state" / key / "partial_parse.msgpack"
+
+
+def _reuse_parse_state(state: Path, target_path: Path) -> None:
+    """Put the saved parse state where dbt looks for it (none saved, or unreadable: a full parse)."""
+    try:
+        if state.is_file():
+            target_path.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(state, target_path / state.name)
+    except OSError as exc:
+        log.warning("dbt parse state %s not reused: %s", state, exc)
+
+
+def _keep_parse_state(target_path: Path, state: Path) -> None:
+    """Save the parse state dbt left in `target_path` (replaced whole: a reader sees the old or the new)."""
+    made = target_path / state.name
+    if not made.is_file():
+        return
+    part = state.with_name(f"{state.name}.{os.getpid()}.part")
+    try:
+        state.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(made, part)
+        part.replace(state)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        log.warning("dbt parse state not kept in %s: %s", state, exc)
+
+
+# dbt's events (`--log-format-file json`) that say how it read the project.
+_PARTIAL_PARSE_EVENTS = {"I017", "I040"}  # no changes found; changed files only
+_UNABLE_TO_PARTIAL_PARSE = "I024"
+
+
+def _parse_mode(dbt_log: Path) -> str:
+    """ "partial" or "full[: dbt's reason]", from dbt's JSON log file."""
+    if not dbt_log.is_file():
+        return "full"
+    for line in dbt_log.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            info = json.loads(line).get("info", {})
+        except (ValueError, AttributeError):
+            continue
+        if info.get("code") in _PARTIAL_PARSE_EVENTS:
+            return "partial"
+        if info.get("code") == _UNABLE_TO_PARTIAL_PARSE:
+            return "full: " + str(info.get("msg", "")).removeprefix("Unable to do partial parsing because ")
+    return "full"
+
+
 def build(
     project_dir: Path, cfg: RuntimeConfig, select: str, logical_date: str, warehouse: Path | None
 ) -> DbtOutcome:
@@ -98,6 +166,8 @@ def build(
         if warehouse is not None:
             warehouse.mkdir(parents=True, exist_ok=True)
         target_path = Path(tmp) / "target"
+        state = parse_state_file(project_dir, cfg.dbt.target, local=cfg.platform == "local")
+        _reuse_parse_state(state, target_path)
         env = {**os.environ, **dbt_env(cfg, warehouse)}
         events = lineage.events_file() if cfg.platform == "local" else None
         if events is not None:
@@ -119,7 +189,9 @@ def build(
             str(Path(tmp) / "logs"),
             "--vars",
             json.dumps(dbt_vars(cfg, logical_date)),
-            "--no-partial-parse",
+            "--partial-parse",
+            "--log-format-file",
+            "json",
             "--no-use-colors",
         ]
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
@@ -127,7 +199,10 @@ def build(
             log.info("dbt: %s", line)
         results_file = target_path / "run_results.json"
         results = json.loads(results_file.read_text(encoding="utf-8")) if results_file.is_file() else {}
-    outcome = DbtOutcome(success=done.returncode == 0)
+        parse = _parse_mode(Path(tmp) / "logs" / "dbt.log")
+        _keep_parse_state(target_path, state)
+    outcome = DbtOutcome(success=done.returncode == 0, parse=parse)
+    log.info("dbt parse: %s", outcome.parse)
     for node in results.get("results", []):
         uid, status = node["unique_id"], str(node["status"])
         outcome.nodes[uid] = status

@@ -315,7 +315,7 @@ def _dbt_task(cfg: RuntimeConfig, name: str, dag_folder: Path) -> Any:
             records_rejected=outcome.warned_rows,
             duration_seconds=time.monotonic() - started,
         )
-        return {"nodes": len(outcome.nodes), "rows_in": rows_in, "rows_out": rows_out}
+        return {"nodes": len(outcome.nodes), "rows_in": rows_in, "rows_out": rows_out, "parse": outcome.parse}
 
     return dbt_build(select=cfg.domains[name].dbt_select)
 
