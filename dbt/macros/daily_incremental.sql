@@ -17,9 +17,11 @@
     cast({{ dbt.dateadd('day', -1 * (var('lookback_days') | int), run_date()) }} as date)
 {%- endmacro %}
 
-{#- The logical date of the run, as a DATE literal. -#}
+{#- The logical date of the run, as a DATE literal: PLATFORM_RUN_DATE (what the DAG's dbt step sets), else
+    the run_date var. An env var and not a var, so that a new day keeps dbt's partial parse: a changed var
+    makes dbt parse the whole project again, a changed env var only the files that read it. -#}
 {% macro run_date() -%}
-    cast('{{ var("run_date") }}' as date)
+    cast('{{ env_var("PLATFORM_RUN_DATE", var("run_date")) }}' as date)
 {%- endmacro %}
 
 {#- Day partitioning of a mart: a BigQuery partition spec; DuckDB tables are not partitioned. -#}

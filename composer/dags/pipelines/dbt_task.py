@@ -9,17 +9,18 @@ ordering, tests and contracts, and the run results are logged per node.
 dbt runs in a child process of the task: its global state (adapters, DuckDB connections, logging)
 ends with it, and the task reads the outcome from `run_results.json`. The project is read from the
 Composer bucket (`data/dbt/<digest>`); dbt's target/ and logs/ go to a temporary folder, never into
-the bucket. Project, location and datasets reach `profiles.yml` as `PLATFORM_*` env vars; `run_date`
-(the logical date) and the runtime config's `dbt.vars` (policy-tag ids) as vars. Each domain's DAG
-builds only its own nodes (`--select`, the domain's `dbt_select`); on the local platform the caller
-holds the warehouse's exclusive lock for the run (see `warehouse`). When the local run records
+the bucket. Project, location and datasets reach `profiles.yml` as `PLATFORM_*` env vars, the logical
+date the models as `PLATFORM_RUN_DATE` (macro `run_date()`), the runtime config's `dbt.vars` (policy-tag
+ids) as vars. Each domain's DAG builds only its own nodes (`--select`, the domain's `dbt_select`); on
+the local platform the caller holds the warehouse's exclusive lock for the run (see `warehouse`). When the local run records
 lineage (`pipelines.lineage`), dbt runs under OpenLineage's `dbt-ol` wrapper, which writes an event
 per node with its input and output datasets from dbt's own manifest and run results.
 
 dbt's partial-parse state (`partial_parse.msgpack`) is kept on the worker's own disk, per project folder
-and target (`parse_state_file`), so the DAGs that run the same release on the same day parse only what
-changed. dbt itself checks a state against the files, vars, profile and its own version, and parses
-everything again when any of them differs (a new day's `run_date` does); the task logs which it was
+and target (`parse_state_file`), so after the first dbt step of a release every later one (another
+domain, another day) parses only what changed. dbt itself checks a state against the files, vars, profile and its own version, and parses
+everything again when any of them differs; a new day changes only an env var, so dbt parses again just
+the models that read it (it records which env vars each file used). The task logs which it was
 (`dbt parse: partial` or `dbt parse: full: <dbt's reason>`). A state that cannot be read or kept costs
 a full parse, never the run.
 """
@@ -36,7 +37,6 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pipelines import lineage
 from pipelines.runtime import WAREHOUSE_ENV, RuntimeConfig
@@ -63,9 +63,14 @@ class DbtOutcome:
     or "full" (with dbt's reason when it had a state it could not use)."""
 
 
-def dbt_env(cfg: RuntimeConfig, warehouse: Path | None) -> dict[str, str]:
-    """The env vars `profiles.yml` and the sources read."""
+RUN_DATE_ENV = "PLATFORM_RUN_DATE"
+"""The run's logical date (YYYY-MM-DD), as the dbt macro `run_date()` reads it."""
+
+
+def dbt_env(cfg: RuntimeConfig, warehouse: Path | None, logical_date: str) -> dict[str, str]:
+    """The env vars `profiles.yml`, the sources and `run_date()` read."""
     env = {
+        RUN_DATE_ENV: logical_date,
         "DBT_TARGET": cfg.dbt.target,
         "PLATFORM_BQ_PROJECT": cfg.project,
         "PLATFORM_BQ_LOCATION": cfg.bigquery_location,
@@ -93,11 +98,6 @@ def openlineage_env(events: Path) -> dict[str, str]:
         "OPENLINEAGE__TRANSPORT__APPEND": "true",
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
     }
-
-
-def dbt_vars(cfg: RuntimeConfig, logical_date: str) -> dict[str, Any]:
-    """The runtime config's dbt vars plus the run's logical date."""
-    return {**cfg.dbt.vars, "run_date": logical_date}
 
 
 def parse_state_file(project_dir: Path, target: str, local: bool) -> Path:
@@ -168,7 +168,7 @@ def build(
         target_path = Path(tmp) / "target"
         state = parse_state_file(project_dir, cfg.dbt.target, local=cfg.platform == "local")
         _reuse_parse_state(state, target_path)
-        env = {**os.environ, **dbt_env(cfg, warehouse)}
+        env = {**os.environ, **dbt_env(cfg, warehouse, logical_date)}
         events = lineage.events_file() if cfg.platform == "local" else None
         if events is not None:
             env.update(openlineage_env(events))
@@ -188,7 +188,7 @@ def build(
             "--log-path",
             str(Path(tmp) / "logs"),
             "--vars",
-            json.dumps(dbt_vars(cfg, logical_date)),
+            json.dumps(cfg.dbt.vars),
             "--partial-parse",
             "--log-format-file",
             "json",
