@@ -253,3 +253,49 @@ def test_run_output_events_are_found_whatever_the_key_order() -> None:
         {"event": "task_metrics", "task_id": "dbt_build", "records_in": 3},
         {"duration_seconds": 1.5, "event": "spark_job_metrics", "records_in": 9},
     ]
+
+
+def test_dbt_parse_state_is_kept_per_project_and_target_off_the_bucket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines import dbt_task
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "home"))
+    local = dbt_task.parse_state_file(tmp_path / "dbt" / "r-1", "local", local=True)
+    assert local.is_relative_to(tmp_path / "home") and local.name == "partial_parse.msgpack"
+    assert dbt_task.parse_state_file(tmp_path / "dbt" / "r-2", "local", local=True) != local
+    assert dbt_task.parse_state_file(tmp_path / "dbt" / "r-1", "dev", local=True) != local
+    on_gcp = dbt_task.parse_state_file(tmp_path / "dbt" / "r-1", "local", local=False)
+    assert not on_gcp.is_relative_to(tmp_path / "home")  # a worker's temp folder, not AIRFLOW_HOME
+
+    made = tmp_path / "target"
+    made.mkdir()
+    (made / "partial_parse.msgpack").write_bytes(b"state")
+    dbt_task._keep_parse_state(made, local)
+    assert local.read_bytes() == b"state" and list(local.parent.iterdir()) == [local]
+    again = tmp_path / "next" / "target"
+    dbt_task._reuse_parse_state(local, again)
+    assert (again / "partial_parse.msgpack").read_bytes() == b"state"
+
+
+def test_a_dbt_parse_state_that_cannot_be_kept_or_reused_costs_a_warning_not_the_run(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pipelines import dbt_task
+
+    made = tmp_path / "target"
+    made.mkdir()
+    (made / "partial_parse.msgpack").write_bytes(b"state")
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    with caplog.at_level(logging.WARNING, logger="pipelines.dbt_task"):
+        dbt_task._keep_parse_state(made, blocked / "k" / "partial_parse.msgpack")
+        state = tmp_path / "state" / "partial_parse.msgpack"
+        state.parent.mkdir()
+        state.write_bytes(b"state")
+        dbt_task._reuse_parse_state(state, blocked / "target")
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == [
+        f"dbt parse state not kept in {blocked / 'k' / 'partial_parse.msgpack'}",
+        f"dbt parse state {state} not reused",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "state", "target"]

@@ -12,21 +12,23 @@ Composer bucket (`data/dbt/<digest>`); dbt's target/ and logs/ go to a temporary
 the bucket. Project, location and datasets reach `profiles.yml` as `PLATFORM_*` env vars, the logical
 date the models as `PLATFORM_RUN_DATE` (macro `run_date()`), the runtime config's `dbt.vars` (policy-tag
 ids) as vars. Each domain's DAG builds only its own nodes (`--select`, the domain's `dbt_select`); on
-the local platform the caller holds the warehouse's exclusive lock for the run (see `warehouse`). When the local run records
-lineage (`pipelines.lineage`), dbt runs under OpenLineage's `dbt-ol` wrapper, which writes an event
-per node with its input and output datasets from dbt's own manifest and run results.
+the local platform the caller holds the warehouse's exclusive lock for the run (see `warehouse`). When
+the local run records lineage (`pipelines.lineage`), dbt runs under OpenLineage's `dbt-ol` wrapper,
+which writes an event per node with its input and output datasets from dbt's own manifest and run
+results.
 
 dbt's partial-parse state (`partial_parse.msgpack`) is kept on the worker's own disk, per project folder
 and target (`parse_state_file`), so after the first dbt step of a release every later one (another
-domain, another day) parses only what changed. dbt itself checks a state against the files, vars, profile and its own version, and parses
-everything again when any of them differs; a new day changes only an env var, so dbt parses again just
-the models that read it (it records which env vars each file used). The task logs which it was
-(`dbt parse: partial` or `dbt parse: full: <dbt's reason>`). A state that cannot be read or kept costs
-a full parse, never the run.
+domain, another day) parses only what changed. dbt itself checks a state against the files, vars,
+profile and its own version, and parses everything again when any of them differs; a new day changes
+only an env var, so dbt parses again just the models that read it (it records which env vars each
+file used). The task logs which it was (`dbt parse: partial` or `dbt parse: full: <dbt's reason>`). A
+state that cannot be read or kept costs a full parse, never the run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -131,7 +133,8 @@ def _keep_parse_state(target_path: Path, state: Path) -> None:
         shutil.copyfile(made, part)
         part.replace(state)
     except OSError as exc:
-        part.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a part that was never made, or whose folder is not one
+            part.unlink(missing_ok=True)
         log.warning("dbt parse state not kept in %s: %s", state, exc)
 
 
