@@ -299,3 +299,18 @@ def test_a_dbt_parse_state_that_cannot_be_kept_or_reused_costs_a_warning_not_the
         f"dbt parse state {state} not reused",
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "state", "target"]
+
+
+def test_the_dbt_parse_mode_is_read_from_dbt_s_json_log(tmp_path: Path) -> None:
+    from pipelines import dbt_task
+
+    log_file = tmp_path / "dbt.log"
+    assert dbt_task._parse_mode(log_file) == "full"  # dbt wrote no log
+    odd = ["not json", "[1, 2]", json.dumps({"info": "text"}), json.dumps({"info": {"code": "A001"}})]
+    unable = {"info": {"code": "I024", "msg": "Unable to do partial parsing because vars changed"}}
+    log_file.write_text("\n".join([*odd, json.dumps(unable)]) + "\n")
+    assert dbt_task._parse_mode(log_file) == "full: vars changed"
+    log_file.write_text("\n".join([*odd, json.dumps({"info": {"code": "I040", "msg": "..."}})]) + "\n")
+    assert dbt_task._parse_mode(log_file) == "partial"
+    log_file.write_text("\n".join(odd) + "\n")  # e.g. a state dbt could not load (I029): a full parse
+    assert dbt_task._parse_mode(log_file) == "full"

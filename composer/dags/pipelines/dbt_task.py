@@ -144,17 +144,19 @@ _UNABLE_TO_PARTIAL_PARSE = "I024"
 
 
 def _parse_mode(dbt_log: Path) -> str:
-    """ "partial" or "full[: dbt's reason]", from dbt's JSON log file."""
+    """How dbt read the project, from its JSON log file: "partial" or "full[: dbt's reason]"."""
     if not dbt_log.is_file():
         return "full"
     for line in dbt_log.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
-            info = json.loads(line).get("info", {})
-        except (ValueError, AttributeError):
+            event = json.loads(line)
+        except ValueError:
             continue
-        if info.get("code") in _PARTIAL_PARSE_EVENTS:
+        info = event.get("info") if isinstance(event, dict) else None
+        code = info.get("code") if isinstance(info, dict) else None
+        if code in _PARTIAL_PARSE_EVENTS:
             return "partial"
-        if info.get("code") == _UNABLE_TO_PARTIAL_PARSE:
+        if code == _UNABLE_TO_PARTIAL_PARSE:
             return "full: " + str(info.get("msg", "")).removeprefix("Unable to do partial parsing because ")
     return "full"
 
