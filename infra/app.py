@@ -39,6 +39,11 @@ def stack_domains(
     return {name: deployed(env, domains) for name, env in envs.items()}
 
 
+def output_dir(outdir: str | None = None) -> Path:
+    """Where the App writes: `outdir`, else `$CDKTF_OUTDIR`, else `cdktf.out`."""
+    return Path(outdir or os.environ.get("CDKTF_OUTDIR") or "cdktf.out")
+
+
 def build_app(
     directory: Path | None = None, outdir: str | None = None, domains_directory: Path | None = None
 ) -> App:
@@ -58,6 +63,9 @@ def build_app(
     from infra.iam import account_email
     from infra.stack import PlatformStack
 
+    # The App makes only the last level of its output directory; the rest is made here, once the
+    # inputs have been read, so a bad input leaves no directory behind.
+    output_dir(outdir).parent.mkdir(parents=True, exist_ok=True)
     # Stack traces in every construct's metadata cost synth time and bloat cdk.tf.json for nothing.
     app = App(outdir=outdir, stack_traces=False) if outdir else App(stack_traces=False)
     for name, env in envs.items():
@@ -101,7 +109,5 @@ def main() -> None:
     First forgets the input hash recorded with the output directory (see `infra.synth`): whatever runs
     the app (`cdktf synth`, `cdktn synth`, `infra.synth`), the recorded hash never outlives the output.
     """
-    outdir = Path(os.environ.get("CDKTF_OUTDIR") or "cdktf.out")
-    (outdir / HASH_FILE).unlink(missing_ok=True)
-    outdir.mkdir(parents=True, exist_ok=True)  # the App creates only the last level
+    (output_dir() / HASH_FILE).unlink(missing_ok=True)
     synth(build_app())

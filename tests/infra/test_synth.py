@@ -171,7 +171,7 @@ def test_a_bad_input_found_while_the_bindings_load_leaves_nothing(workspace: tup
         time.sleep(0.2)
     assert not processes_started_from(tmp)
     assert not list(tmp.iterdir())
-    assert not list(out.glob("stacks/*/cdk.tf.json"))
+    assert not out.exists()  # the output directory is made only once the inputs have been read
 
 
 def test_a_killed_synth_leaves_no_matching_hash(workspace: tuple[Path, Path]) -> None:
@@ -412,4 +412,4 @@ def test_a_directory_variable_naming_no_directory_is_one_line_and_exit_2(
     assert proc.returncode == 2, proc.stderr
     (line,) = proc.stderr.strip().splitlines()
     assert line == f"error: ${variable}: {missing} is not a directory"
-    assert not list(out.glob("stacks/*"))
+    assert not out.exists()
