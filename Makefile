@@ -74,7 +74,7 @@ check-code: setup ## detect-secrets (against the committed baseline) and bandit
 lint: setup ## ruff, mypy --strict, sqlfluff
 	$(CURDIR)/.venv/bin/ruff check .
 	$(CURDIR)/.venv/bin/ruff format --check .
-	$(CURDIR)/.venv/bin/mypy platform_model deployer infra
+	$(CURDIR)/.venv/bin/mypy
 	cd dbt && $(CURDIR)/.venv/bin/sqlfluff lint models snapshots tests
 
 # lint and check are single processes that do not touch each other's files: two at a time on two cores

@@ -328,8 +328,9 @@ def run_checkov(
     else:
         proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
         if cache is not None and proc.returncode in (0, 1):  # a crashed scan is never kept
-            report = {"returncode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
-            cache.put("checkov", key, report)
+            cache.put(
+                "checkov", key, {"returncode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
+            )
     problems = _log_problems(proc.stderr)
     if proc.returncode not in (0, 1):
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
@@ -344,7 +345,8 @@ def run_checkov(
         except ValueError:
             tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
             raise PlatformError(f"checkov printed no JSON report: {tail}") from None
-        reports = parsed if isinstance(parsed, list) else [parsed]
+        items = parsed if isinstance(parsed, list) else [parsed]
+        reports = [item for item in items if isinstance(item, dict)]
 
     if proc.returncode == 0 and not reports:
         problems.append("checkov reported nothing at all (no stack file was scanned)")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from acme_stack import StackCheck, is_true, provider_config, references, resources
+from acme_stack import StackCheck, is_true, mapping, provider_config, references, resources
 from checkov.common.models.enums import CheckCategories, CheckResult
 
 FINE_GRAINED = "FINE_GRAINED_ACCESS_CONTROL"
@@ -57,7 +57,7 @@ class PiiDatasetHasFineGrainedTaxonomy(StackCheck):
         used_tags: set[str] = set()
         for table in tables:
             used_tags |= references(table.get("schema"), "google_data_catalog_policy_tag")
-        labels = resource.get("labels") if isinstance(resource.get("labels"), dict) else {}
+        labels = mapping(resource.get("labels"))
         if not is_true(labels.get(PII_LABEL)) and not used_tags:
             return CheckResult.PASSED, []
 
@@ -89,12 +89,12 @@ class PiiDatasetHasFineGrainedTaxonomy(StackCheck):
                 f"holds PII in {location} but no taxonomy with {FINE_GRAINED}, policy tags and region "
                 f"{location} is defined (found: {found or 'none'})"
             )
-        for tag in sorted(used_tags):
-            owners = references(tags.get(tag, {}).get("taxonomy"), "google_data_catalog_taxonomy")
-            if tag not in tags:
-                reasons.append(f"a table uses policy tag {tag}, which the stack does not define")
+        for used in sorted(used_tags):
+            owners = references(tags.get(used, {}).get("taxonomy"), "google_data_catalog_taxonomy")
+            if used not in tags:
+                reasons.append(f"a table uses policy tag {used}, which the stack does not define")
             elif not any(enforcing(t) for t in owners):
-                reasons.append(f"policy tag {tag} belongs to a taxonomy without {FINE_GRAINED}")
+                reasons.append(f"policy tag {used} belongs to a taxonomy without {FINE_GRAINED}")
         return (CheckResult.FAILED if reasons else CheckResult.PASSED), reasons
 
 

@@ -29,7 +29,7 @@ class NoServiceAccountKeys(StackCheck):
         self, stack: dict[str, Any], resource_type: str, name: str, resource: dict[str, Any]
     ) -> tuple[CheckResult, list[str]]:
         """Always a failure: the resource is a long-lived key."""
-        self.evaluated_keys = []
+        self.evaluated_keys: list[str] = []
         return CheckResult.FAILED, [
             f"{resource_type} creates a long-lived key; use Workload Identity Federation"
         ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from acme_stack import REFERENCE, StackCheck, first, resources
+from acme_stack import REFERENCE, StackCheck, first, mapping, resources
 from checkov.common.models.enums import CheckCategories, CheckResult
 
 DEAD_LETTER_LABEL = ("role", "dead-letter")
@@ -67,7 +67,7 @@ class SubscriptionHasDeadLetter(StackCheck):
             target = topic_keys(first(other.get("dead_letter_policy")).get("dead_letter_topic"), topics)
             if not target & topic_keys(other.get("topic"), topics):  # a self-loop makes no dead-letter topic
                 dead_letter_topics |= target
-        labels = resource.get("labels") if isinstance(resource.get("labels"), dict) else {}
+        labels = mapping(resource.get("labels"))
         labelled = labels.get(DEAD_LETTER_LABEL[0]) == DEAD_LETTER_LABEL[1]
         on_dead_letter_topic = bool(own_topic & dead_letter_topics)
         if labelled and on_dead_letter_topic:

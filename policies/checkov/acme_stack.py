@@ -72,6 +72,11 @@ def resources(stack: dict[str, Any], resource_type: str) -> Iterator[tuple[str, 
             yield name, config
 
 
+def mapping(value: Any) -> dict[str, Any]:
+    """`value` if it is an object (a map argument such as `labels`), else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
 def blocks(value: Any) -> list[dict[str, Any]]:
     """A nested block as a list of objects (cdktf writes a single block as an object)."""
     if isinstance(value, dict):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from acme_stack import StackCheck
+from acme_stack import StackCheck, mapping
 from checkov.common.models.enums import CheckCategories, CheckResult
 
 _OPERAND = r"(?P<subject>(?:assertion|attribute)\.[A-Za-z_][A-Za-z0-9_]*)"
@@ -32,11 +32,11 @@ def _clauses(condition: str) -> list[str]:
     return [c.strip().strip("()").strip() for c in condition.split("&&")]
 
 
-def _subject_is(subject: str, claim: str, mapping: dict[str, Any]) -> bool:
+def _subject_is(subject: str, claim: str, claims: dict[str, Any]) -> bool:
     """`subject` is the claim itself, or an attribute mapped straight from it."""
     if subject == f"assertion.{claim}":
         return True
-    return str(mapping.get(subject, "")).replace(" ", "") == f"assertion.{claim}"
+    return str(claims.get(subject, "")).replace(" ", "") == f"assertion.{claim}"
 
 
 class WorkloadIdentityProviderPinned(StackCheck):
@@ -60,14 +60,12 @@ class WorkloadIdentityProviderPinned(StackCheck):
             return CheckResult.FAILED, ["no attribute_condition: any repository can use this provider"]
         if "||" in condition:
             return CheckResult.FAILED, ["attribute_condition has an alternative (||): pins can be bypassed"]
-        mapping = (
-            resource.get("attribute_mapping") if isinstance(resource.get("attribute_mapping"), dict) else {}
-        )
+        claims = mapping(resource.get("attribute_mapping"))
         pinned = {"repository_id": False, "ref": False}
         for clause in _clauses(condition):
             for claim, pattern in (("repository_id", REPOSITORY_ID), ("ref", REF)):
                 match = pattern.match(clause)
-                if not match or not _subject_is(match.group("subject"), claim, mapping):
+                if not match or not _subject_is(match.group("subject"), claim, claims):
                     continue
                 if claim == "ref" and match.group("refs") is not None and not _refs_only(match.group("refs")):
                     continue

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -170,3 +171,16 @@ def test_hooks_pass_good_files_and_fail_bad_ones(sandbox: Path, hook: str, good:
     failed = pre_commit(sandbox, hook, bad)
     assert failed.returncode == 1, failed.stdout
     assert "Failed" in failed.stdout
+
+
+def test_the_mypy_hook_checks_what_make_lint_checks() -> None:
+    # Both run `mypy` with no arguments, so pyproject.toml's `files` is the one list of what is checked,
+    # and the hook runs whenever a file of it changes.
+    (hook,) = [hook for hook in hooks() if hook["id"] == "mypy"]
+    assert shlex.split(hook["entry"]) == [".venv/bin/mypy"] and hook["pass_filenames"] is False
+    assert "\t$(CURDIR)/.venv/bin/mypy\n" in (ROOT / "Makefile").read_text(encoding="utf-8")
+    checked = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mypy"]["files"]
+    assert {"platform_model", "deployer", "infra", "policies"} <= set(checked)
+    for path in checked:
+        assert re.search(hook["files"], f"{path.split('/')[0]}/module.py"), path
+    assert re.search(hook["files"], "pyproject.toml")
