@@ -44,8 +44,7 @@ def stack_file(scanned_file: str) -> Path:
 
 @lru_cache(maxsize=16)
 def _load(path: str, mtime_ns: int) -> dict[str, Any]:
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    return data if isinstance(data, dict) else {}
+    return mapping(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
 def load_stack(scanned_file: str) -> dict[str, Any]:

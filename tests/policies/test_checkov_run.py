@@ -209,6 +209,10 @@ def test_a_report_of_the_same_inputs_is_read_from_the_cache_and_a_change_is_scan
     entry.write_text(json.dumps(kept))
     again, _ = run_checkov({"fw": stack}, cache=cache)
     assert _statuses(again, "CKV_GCP_29") == {} and _statuses(again, "CKV_GCP_999")
+    # A JSON answer with no report object in it is reported as an empty scan, not a crash.
+    entry.write_text(json.dumps({**kept, "returncode": 0, "stdout": '[1, "x", null]'}))
+    nothing, problems = run_checkov({"fw": stack}, cache=cache)
+    assert nothing == [] and problems == ["checkov reported nothing at all (no stack file was scanned)"]
     # Another stack file, policy or checkov is another key: the changed stack is scanned.
     stack.write_text(stack.read_text().replace("no_uniform_access", "renamed_bucket"))
     changed, _ = run_checkov({"fw": stack}, cache=cache)
