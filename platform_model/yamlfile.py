@@ -69,9 +69,15 @@ def load_yaml_mapping(path: Path) -> dict[str, Any]:
         size = path.stat().st_size
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, not a YAML file")
     if size > MAX_YAML_BYTES:
         raise ConfigError(f"{path}: file is {size} bytes, larger than the {MAX_YAML_BYTES} allowed")
-    data = parse_yaml(path.read_text(encoding="utf-8", errors="replace"), str(path))
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    data = parse_yaml(text, str(path))
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return data

@@ -47,7 +47,11 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def validate(
         envs: Annotated[
-            list[str] | None, typer.Argument(help="Environments to check (default: all).")
+            list[str] | None,
+            typer.Argument(
+                help="Environments to check, by name or as a file path (default: all).",
+                show_default=False,
+            ),
         ] = None,
         directory: Annotated[
             Path | None,
@@ -67,7 +71,12 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from platform_model.domain import DOMAINS_DIR, resolve
-        from platform_model.environment import ENVIRONMENTS_DIR, environment_names, load_environment
+        from platform_model.environment import (
+            ENVIRONMENTS_DIR,
+            environment_names,
+            load_environment,
+            load_environment_file,
+        )
 
         directory = directory or ENVIRONMENTS_DIR
         domains_dir = domains_dir or DOMAINS_DIR
@@ -79,7 +88,9 @@ def register(app: typer.Typer) -> None:
         domains = _load_domains(domains_dir, errors)
         for name in names:
             try:
-                env = load_environment(name, directory)
+                # `environments/dev.yaml` is the file itself, `dev` is looked up in `--dir`
+                is_path = name.endswith((".yaml", ".yml")) or "/" in name
+                env = load_environment_file(Path(name)) if is_path else load_environment(name, directory)
                 deployed = resolve(env, domains) if domains is not None else None
             except ConfigError as exc:
                 errors.append(str(exc))

@@ -231,3 +231,20 @@ def test_file_name_must_match(tmp_path: Path) -> None:
     proc = run_validate("--dir", str(tmp_path))
     assert proc.returncode == 2
     assert "name: is 'dev' but the file is named 'qa'" in proc.stderr
+
+
+def test_an_environment_given_as_a_file_path(tmp_path: Path) -> None:
+    """`deployer validate environments/dev.yaml` reads that file (not `dev.yaml.yaml` in --dir)."""
+    ok = run_validate(str(ENVIRONMENTS_DIR / "dev.yaml"))
+    assert ok.returncode == 0, ok.stderr
+    assert f"ok  {ENVIRONMENTS_DIR / 'dev.yaml'}: gcp project" in ok.stdout
+    assert ok.stdout.strip().splitlines()[-1].startswith("validated 1 environment file and ")
+    bad = _write(tmp_path, "qa", lambda d: None)
+    for arg, expected in [
+        (str(tmp_path / "missing.yaml"), f"error: {tmp_path / 'missing.yaml'}: file not found"),
+        (str(tmp_path) + "/", f"error: {tmp_path}: is a folder, not a YAML file"),
+        (str(bad), f"error: {bad}: name: is 'dev' but the file is named 'qa'"),
+    ]:
+        proc = run_validate(arg)
+        assert proc.returncode == 2, (arg, proc.stdout)
+        assert proc.stderr.strip() == expected, proc.stderr
