@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.table import Figure, median, render, to_json
+from bench.table import Figure, median, report
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HELP_MAX_RATIO = 1.0
@@ -97,8 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --repeats must be at least 1", file=sys.stderr)
         return 2
     figures = run(args.repeats)
-    print(to_json(figures) if args.json else render(figures))
-    return 0
+    return report(figures, as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.table import Figure, median, render, to_json
+from bench.table import Figure, median, report
 from composer.dag_check import dag_files as folder_dag_files
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -206,8 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --repeats must be at least 1 and --top not negative", file=sys.stderr)
         return 2
     figs = run(args.repeats, top=args.top)
-    print(to_json(figs) if args.json else render(figs))
-    return 0
+    return report(figs, as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from typing import Any
 import yaml
 
 from bench.proxy import LatencyProxy, delta
-from bench.table import Figure, median, render, to_json
+from bench.table import Figure, median, report
 from platform_model.domain import domain_files, load_domains
 from platform_model.environment import load_environment
 
@@ -646,8 +646,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cfg = Config(sizes=sizes, delay_ms=args.delay_ms, noop_repeats=args.repeats)
     figs = run(cfg, log=lambda msg: print(msg, file=sys.stderr))
-    print(to_json(figs) if args.json else render(figs))
-    return 0
+    return report(figs, as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.table import Figure, render, to_json
+from bench.table import Figure, report
 from deployer.release import BuildResult, build_release
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -113,8 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     figures = run(log=lambda m: print(m, file=sys.stderr, flush=True))
-    print(to_json(figures) if args.json else render(figures))
-    return 0
+    return report(figures, as_json=args.json)
 
 
 if __name__ == "__main__":

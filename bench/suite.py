@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.table import Figure, render, to_json
+from bench.table import Figure, report
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHECK_TARGETS = ("synth", "check-infra", "check-crosslayer", "check-workflows", "check-code")
@@ -135,8 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     figs = run(log=lambda msg: print(msg, file=sys.stderr))
-    print(to_json(figs) if args.json else render(figs))
-    return 0
+    return report(figs, as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.table import Figure, median, render, to_json
+from bench.table import Figure, median, report
 from infra import NODE_BIN
 from infra.synth import _app_env
 from platform_model.domain import DOMAINS_DIR, domain_files, load_domains
@@ -319,8 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --domains must be at least 1", file=sys.stderr)
         return 2
     figs = run(args.repeats, with_make=not args.no_make, domains=args.domains)
-    print(to_json(figs) if args.json else render(figs))
-    return 0
+    return report(figs, as_json=args.json)
 
 
 if __name__ == "__main__":

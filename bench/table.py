@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -87,6 +88,32 @@ def render(figures: Sequence[Figure]) -> str:
     met = [f.met for f in figures if f.met is not None]
     out.append(f"targets met: {sum(met)}/{len(met)}")
     return "\n".join(out)
+
+
+def missed(figures: Sequence[Figure]) -> list[Figure]:
+    """The figures whose target is not met (those with no target are never missed)."""
+    return [f for f in figures if f.met is False]
+
+
+def exit_status(figures: Sequence[Figure]) -> tuple[int, str | None]:
+    """What `python -m bench` ends with: (0, None) when every target is met, else (1, one line naming the
+    figures that missed theirs), so a run, a script or CI can tell a missed target from a met one."""
+    out = missed(figures)
+    if not out:
+        return 0, None
+    with_target = sum(1 for f in figures if f.met is not None)
+    names = "; ".join(f"{f.name} ({fmt(f.value, f.unit)}, target {f.target or '-'})" for f in out)
+    return 1, f"bench: {len(out)} of {with_target} targets not met: {names}"
+
+
+def report(figures: Sequence[Figure], *, as_json: bool = False, no_fail: bool = False) -> int:
+    """Print the table (or the JSON) to stdout and, when a target is missed, the line naming it to
+    stderr; the exit status of a benchmark's `main` (`exit_status`; 0 all the same with `no_fail`)."""
+    print(to_json(figures) if as_json else render(figures), flush=True)
+    status, line = exit_status(figures)
+    if line is not None:
+        print(line, file=sys.stderr, flush=True)
+    return 0 if no_fail else status
 
 
 def to_json(figures: Sequence[Figure]) -> str:

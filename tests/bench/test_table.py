@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bench.table import Figure, fmt, median, render, to_json
+from bench.table import Figure, exit_status, fmt, median, render, report, to_json
 
 
 def test_render_has_one_row_per_figure_and_counts_targets() -> None:
@@ -43,3 +43,26 @@ def test_median() -> None:
     assert median([4.0, 1.0, 2.0, 3.0]) == 2.5
     with pytest.raises(ValueError):
         median([])
+
+
+def test_a_missed_target_is_exit_1_naming_it_and_no_target_is_never_missed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    met = Figure("no-op promotion", 0.5, baseline=20.0, target="< 2 s, >= 20x", met=True)
+    info = Figure("for information", 3.25, "ms")
+    missed = Figure("first promotion 100 files", 1.5, baseline=3.0, target=">= 3x", met=False)
+    assert exit_status([met, info]) == (0, None)
+    assert exit_status([info]) == (0, None)
+    status, line = exit_status([met, missed, info])
+    assert status == 1
+    assert line == "bench: 1 of 2 targets not met: first promotion 100 files (1.500 s, target >= 3x)"
+
+    assert report([met, missed], as_json=True) == 1
+    out, err = capsys.readouterr()
+    assert [f["name"] for f in json.loads(out)] == [met.name, missed.name]
+    assert err.strip() == line
+    assert report([met, missed], no_fail=True) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[-1] == "targets met: 1/2" and "not met: first promotion" in err
+    assert report([met]) == 0
+    assert capsys.readouterr().err == ""
