@@ -21,7 +21,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-MAX_CELL_CHARS = 200
+from markdown_table import cell, table
+
 DEFAULT_MAX_ROWS = 100
 # `deployer plan --json` sorts its keys; these put what a reviewer reads first, first. Names not
 # listed keep their place after the listed ones.
@@ -87,30 +88,6 @@ def record_section(title: str, records: Mapping[str, Mapping[str, Any]]) -> list
             [", ".join(map(str, v)) if isinstance(v, list) else v for v in (fields.get(c) for c in columns)]
         )
     return [f"#### {cell(title)} ({len(records)})", "", *table(columns, rows), ""]
-
-
-def cell(value: Any) -> str:
-    """One table cell: scalars as text, anything else as compact JSON; pipes and newlines escaped."""
-    if value is None:
-        text = ""
-    elif isinstance(value, bool):
-        text = "yes" if value else "no"
-    elif isinstance(value, str | int | float):
-        text = str(value)
-    else:
-        text = json.dumps(value, sort_keys=True, separators=(",", ":"))
-    if len(text) > MAX_CELL_CHARS:
-        text = text[: MAX_CELL_CHARS - 1] + "…"
-    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
-    text = text.replace("<", "&lt;").replace(">", "&gt;")
-    return " ".join(text.split())
-
-
-def table(header: list[str], rows: Iterable[list[Any]]) -> list[str]:
-    """A Markdown table."""
-    lines = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + " --- |" * len(header)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return lines
 
 
 def _columns(items: list[Any]) -> list[str]:

@@ -14,27 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-MAX_CELL_CHARS = 300
-
-
-def cell(value: Any) -> str:
-    """One table cell: text with pipes, backticks, angle brackets and newlines made harmless."""
-    text = "" if value is None else str(value)
-    if len(text) > MAX_CELL_CHARS:
-        text = text[: MAX_CELL_CHARS - 1] + "…"
-    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
-    text = text.replace("<", "&lt;").replace(">", "&gt;")
-    return " ".join(text.split())
-
-
-def table(header: list[str], rows: Iterable[list[Any]]) -> list[str]:
-    """A Markdown table."""
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    return lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+from markdown_table import cell, table
 
 
 def render(verdict: Mapping[str, Any] | None, exit_code: int | None = None) -> str:

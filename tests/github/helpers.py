@@ -20,7 +20,10 @@ SCRIPTS = ROOT / ".github" / "scripts"
 
 
 def load_script(name: str) -> ModuleType:
-    """Import `.github/scripts/<name>.py` (they are scripts, not a package)."""
+    """Import `.github/scripts/<name>.py` (they are scripts, not a package); their folder goes on the
+    import path first, as when the script runs (`python .github/scripts/x.py`), for their sibling imports."""
+    if str(SCRIPTS) not in sys.path:
+        sys.path.insert(0, str(SCRIPTS))
     path = SCRIPTS / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"gh_scripts_{name}", path)
     assert spec is not None and spec.loader is not None
