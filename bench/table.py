@@ -90,15 +90,10 @@ def render(figures: Sequence[Figure]) -> str:
     return "\n".join(out)
 
 
-def missed(figures: Sequence[Figure]) -> list[Figure]:
-    """The figures whose target is not met (those with no target are never missed)."""
-    return [f for f in figures if f.met is False]
-
-
 def exit_status(figures: Sequence[Figure]) -> tuple[int, str | None]:
     """What `python -m bench` ends with: (0, None) when every target is met, else (1, one line naming the
     figures that missed theirs), so a run, a script or CI can tell a missed target from a met one."""
-    out = missed(figures)
+    out = [f for f in figures if f.met is False]  # a figure with no target (None) is never missed
     if not out:
         return 0, None
     with_target = sum(1 for f in figures if f.met is not None)

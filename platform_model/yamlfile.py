@@ -7,6 +7,7 @@ last one); errors name the file and the line.
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +67,12 @@ def parse_yaml(text: str, where: str) -> Any:
 def load_yaml_mapping(path: Path) -> dict[str, Any]:
     """Read one YAML file whose top level is a mapping; ConfigError naming the file otherwise."""
     try:
-        size = path.stat().st_size
+        info = path.stat()
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
-    if path.is_dir():
+    if stat.S_ISDIR(info.st_mode):
         raise ConfigError(f"{path}: is a folder, not a YAML file")
+    size = info.st_size
     if size > MAX_YAML_BYTES:
         raise ConfigError(f"{path}: file is {size} bytes, larger than the {MAX_YAML_BYTES} allowed")
     try:

@@ -12,6 +12,7 @@ from platform_model.errors import ConfigError
 
 if TYPE_CHECKING:
     from platform_model.domain import Domain
+    from platform_model.environment import Environment
 
 # The models (pydantic) and rich are imported by the commands that use them: `deployer --help` and the
 # other commands do not pay for them.
@@ -39,6 +40,19 @@ def _load_domains(directory: Path, errors: list[str]) -> dict[str, Domain] | Non
         errors.append(f"{directory}: no domain files (*.yaml)")
         return None
     return domains
+
+
+def _environment(arg: str, directory: Path) -> Environment:
+    """The environment `arg` names: a file path (`environments/dev.yaml`, anything with a `/`) is read
+    as it is; a name is looked up in `directory`. ConfigError naming the file otherwise."""
+    from platform_model.environment import load_environment, load_environment_file
+
+    if not (arg.endswith((".yaml", ".yml")) or "/" in arg):
+        return load_environment(arg, directory)
+    path = Path(arg)
+    if path.suffix not in ("", ".yaml"):  # the deployer reads environments/<name>.yaml, nothing else
+        raise ConfigError(f"{path}: not an environment file (they are named <name>.yaml)")
+    return load_environment_file(path)
 
 
 def register(app: typer.Typer) -> None:
@@ -71,12 +85,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from platform_model.domain import DOMAINS_DIR, resolve
-        from platform_model.environment import (
-            ENVIRONMENTS_DIR,
-            environment_names,
-            load_environment,
-            load_environment_file,
-        )
+        from platform_model.environment import ENVIRONMENTS_DIR, environment_names
 
         directory = directory or ENVIRONMENTS_DIR
         domains_dir = domains_dir or DOMAINS_DIR
@@ -88,9 +97,7 @@ def register(app: typer.Typer) -> None:
         domains = _load_domains(domains_dir, errors)
         for name in names:
             try:
-                # `environments/dev.yaml` is the file itself, `dev` is looked up in `--dir`
-                is_path = name.endswith((".yaml", ".yml")) or "/" in name
-                env = load_environment_file(Path(name)) if is_path else load_environment(name, directory)
+                env = _environment(name, directory)
                 deployed = resolve(env, domains) if domains is not None else None
             except ConfigError as exc:
                 errors.append(str(exc))

@@ -244,6 +244,11 @@ def test_an_environment_given_as_a_file_path(tmp_path: Path) -> None:
         (str(tmp_path / "missing.yaml"), f"error: {tmp_path / 'missing.yaml'}: file not found"),
         (str(tmp_path) + "/", f"error: {tmp_path}: is a folder, not a YAML file"),
         (str(bad), f"error: {bad}: name: is 'dev' but the file is named 'qa'"),
+        # validate says ok only to what the deployer reads: environments/<name>.yaml, never .yml
+        (
+            str(tmp_path / "dev.yml"),
+            f"error: {tmp_path / 'dev.yml'}: not an environment file (they are named <name>.yaml)",
+        ),
     ]:
         proc = run_validate(arg)
         assert proc.returncode == 2, (arg, proc.stdout)
